@@ -1,0 +1,124 @@
+"""The ``d2m`` command line (also ``python -m d2m_core``).
+
+Every stage the app reaches is reachable here; the app only wires these same library calls.
+User errors print one line (``error: ...``) and exit with code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import D2MError
+
+
+def _add_input_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "input", type=Path, help="a dance video or a keypoint file (.npy .npz .pkl .json)"
+    )
+    p.add_argument("--key", help="entry of an .npz keypoint archive")
+    p.add_argument(
+        "--fps", type=float, help="frame rate of a keypoint file that does not store one"
+    )
+    p.add_argument("--view", type=int, default=0, help="camera view of an AIST++ .pkl (default 0)")
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from .analysis import analyze
+
+    result = analyze(args.input, key=args.key, fps=args.fps, view=args.view)
+    summary = result.to_dict()
+    if args.json:
+        from .fileio import write_json
+
+        write_json(args.json, summary)
+    if args.plot:
+        from .plot import rhythm_figure, save_figure
+
+        save_figure(rhythm_figure(result), args.plot)
+    if args.overlay:
+        from .overlay import overlay_grid, render_overlay
+
+        if args.overlay.suffix.lower() == ".png":
+            overlay_grid(args.input, result.motion, args.overlay)
+        else:
+            render_overlay(args.input, result.motion, args.overlay)
+    m = result.motion
+    print(
+        f"{m.source}: {m.num_frames} frames at {m.fps:.2f} fps ({m.duration_s:.2f} s),"
+        f" person in {m.frames_with_person} frames"
+    )
+    print(
+        f"tempo {summary['tempo_bpm']:.1f} BPM (confidence {summary['tempo_confidence']:.2f}),"
+        f" {len(summary['visual_beats_s'])} visual beats, {len(summary['rhythm_peaks_s'])} peaks"
+    )
+    for name in ("json", "plot", "overlay"):
+        if getattr(args, name):
+            print(f"wrote {getattr(args, name)}")
+    return 0
+
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+EXAMPLE_KEYPOINTS = ASSETS / "example_dance_112bpm.npz"
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ns = argparse.Namespace(
+        input=EXAMPLE_KEYPOINTS,
+        key="dance",
+        fps=None,
+        view=0,
+        json=out / "example_analysis.json",
+        plot=out / "example_rhythm.png",
+        overlay=None,
+    )
+    return _cmd_analyze(ns)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="d2m", description="d2m: music for dance videos (visual rhythm -> synced music)."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "analyze",
+        help="find the dancer, compute the visual rhythm, tempo and beats",
+        description="Analyse a dance: keypoints, the paper's rhythm features, visual tempo and"
+        " beats. Prints a summary; optionally writes JSON, a plot and a skeleton overlay.",
+    )
+    _add_input_args(p)
+    p.add_argument("--json", type=Path, help="write the analysis as JSON here")
+    p.add_argument("--plot", type=Path, help="write the rhythm plot (PNG) here")
+    p.add_argument(
+        "--overlay",
+        type=Path,
+        help="video input only: write a skeleton overlay here (.mp4 video or .png frame grid)",
+    )
+    p.set_defaults(func=_cmd_analyze)
+
+    p = sub.add_parser("demo", help="analyse the bundled example dance (offline)")
+    p.add_argument("--out", default="out", help="output folder (default ./out)")
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except D2MError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return D2MError.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
