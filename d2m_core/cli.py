@@ -60,6 +60,45 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from .analysis import analyze
+    from .generate import generate_music, write_result
+    from .keypoint_io import is_keypoint_file
+
+    if args.output.suffix.lower() not in (".wav", ".mp4"):
+        raise D2MError(f"-o must end in .wav or .mp4, got '{args.output.name}'")
+    analysis = analyze(args.input, key=args.key, fps=args.fps, view=args.view)
+    result = generate_music(
+        analysis,
+        prompt=args.prompt,
+        genre=args.genre,
+        backbone=args.backbone,
+        seed=args.seed,
+        duration_s=args.duration,
+    )
+    for w in result.prompt.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    video = None if is_keypoint_file(args.input) else args.input
+    write_result(result, args.output, video_path=video)
+    summary = result.to_dict()
+    if args.json:
+        from .fileio import write_json
+
+        write_json(args.json, summary)
+    how = "suggested" if result.genre_suggested else "chosen"
+    print(
+        f"dance {summary['tempo_bpm']:.1f} BPM -> {result.backbone} music"
+        f" {summary['music_tempo_bpm']:.1f} BPM, genre {result.genre} ({how}),"
+        f" {result.duration_s:.1f} s in {result.seconds_to_generate:.2f} s"
+    )
+    print(
+        f"beat F-measure vs visual beats {summary['beat_f_measure']:.3f},"
+        f" BCS {summary['bcs_0.2s']:.3f}, BHS {summary['bhs_0.2s']:.3f}"
+    )
+    print(f"wrote {args.output}" + (f" and {args.json}" if args.json else ""))
+    return 0
+
+
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 EXAMPLE_KEYPOINTS = ASSETS / "example_dance_112bpm.npz"
 
@@ -100,6 +139,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="video input only: write a skeleton overlay here (.mp4 video or .png frame grid)",
     )
     p.set_defaults(func=_cmd_analyze)
+
+    p = sub.add_parser(
+        "generate",
+        help="generate music for a dance (video in -> video with new music out)",
+        description="Generate music whose beats land on the dancer's moves. For a video input,"
+        " OUT.mp4 is the video with its audio replaced (H.264 + AAC); for a keypoint input,"
+        " OUT.mp4 renders the skeleton. OUT.wav writes the music alone.",
+    )
+    _add_input_args(p)
+    p.add_argument(
+        "--prompt",
+        default="a @ music with * as the rhythm",
+        help="text around @ (genre) and * (rhythm); default: %(default)r",
+    )
+    p.add_argument(
+        "--genre", help="genre for @ (e.g. house, krump); suggested from the motion if omitted"
+    )
+    p.add_argument("--backbone", default="groove", help="music backbone (default: groove, offline)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--duration", type=float, help="music length in seconds (default: the dance's)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="OUT.mp4 or OUT.wav")
+    p.add_argument("--json", type=Path, help="write the generation report as JSON here")
+    p.set_defaults(func=_cmd_generate)
 
     p = sub.add_parser("demo", help="analyse the bundled example dance (offline)")
     p.add_argument("--out", default="out", help="output folder (default ./out)")
