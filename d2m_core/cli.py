@@ -60,6 +60,12 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _backbone_options(args: argparse.Namespace) -> dict:
+    """The neural-backbone options the user gave (the offline backbone takes none)."""
+    names = ("model", "encoder", "guidance", "steps", "device")
+    return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
     from .analysis import analyze
     from .generate import generate_music, write_result
@@ -75,6 +81,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         backbone=args.backbone,
         seed=args.seed,
         duration_s=args.duration,
+        backbone_options=_backbone_options(args),
     )
     for w in result.prompt.warnings:
         print(f"warning: {w}", file=sys.stderr)
@@ -159,6 +166,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backbone", default="groove", help="music backbone (default: groove, offline)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--duration", type=float, help="music length in seconds (default: the dance's)")
+    p.add_argument(
+        "--model",
+        help="neural backbones: model id, local folder, or 'debug' (a tiny random model)",
+    )
+    p.add_argument(
+        "--encoder", type=Path, help="neural backbones: trained encoder checkpoint folder"
+    )
+    p.add_argument(
+        "--guidance", type=float, help="classifier-free guidance scale (neural backbones)"
+    )
+    p.add_argument("--steps", type=int, help="diffusion steps (AudioLDM, Riffusion)")
+    p.add_argument("--device", help="torch device for neural backbones (default: cuda if present)")
     p.add_argument("-o", "--output", type=Path, required=True, help="OUT.mp4 or OUT.wav")
     p.add_argument("--json", type=Path, help="write the generation report as JSON here")
     p.set_defaults(func=_cmd_generate)
@@ -166,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="analyse the bundled example dance (offline)")
     p.add_argument("--out", default="out", help="output folder (default ./out)")
     p.set_defaults(func=_cmd_demo)
+
+    # -- extra commands: each line below registers a subcommand defined in its own module --
     return parser
 
 
