@@ -191,7 +191,15 @@ def track_beats(novelty: np.ndarray, *, bpm: float, tightness: float = 100.0) ->
         trim=False,
         units="time",
     )
-    return np.asarray(beats, dtype=np.float64)
+    beats = np.asarray(beats, dtype=np.float64)
+    # Untrimmed DP may pin a beat to the clip's first or last frame; drop such stragglers
+    # when they sit much closer to their neighbour than a beat period.
+    period = 60.0 / bpm
+    while len(beats) >= 3 and beats[-1] - beats[-2] < 0.75 * period:
+        beats = beats[:-1]
+    while len(beats) >= 3 and beats[1] - beats[0] < 0.75 * period:
+        beats = beats[1:]
+    return beats
 
 
 def visual_tempo(motion: Motion, *, prior_bpm: float = 105.0) -> TempoEstimate:

@@ -87,6 +87,12 @@ def write_test_video(
     return path
 
 
+@pytest.fixture(scope="session")
+def video_writer() -> Callable[..., Path]:
+    """:func:`write_test_video` itself, for module- or session-scoped fixtures."""
+    return write_test_video
+
+
 @pytest.fixture
 def make_video(tmp_path: Path) -> Callable[..., Path]:
     """Factory: ``make_video(name, frames, **kw)`` -> path of a synthetic video in tmp_path."""
