@@ -187,6 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
 
     # -- extra commands: each line below registers a subcommand defined in its own module --
+    from .metrics.cli import add_beats_parser, add_evaluate_parser
+
+    add_evaluate_parser(sub)
+    add_beats_parser(sub)
     return parser
 
 

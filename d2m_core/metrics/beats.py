@@ -1,28 +1,85 @@
-"""Beat and rhythm-alignment metrics.
+"""Beat, tempo and rhythm-alignment metrics (paper §4.2 "Rhythm", and mir_eval's beat F-measure).
 
 Conventions
 -----------
-- Audio is analysed mono at :data:`ANALYSIS_SR` (22050 Hz), as the paper's protocol (after
-  LORIS) does; any input rate is resampled first.
+- Times are in seconds, tempi in beats per minute (BPM). Event-time arrays are 1-D, finite,
+  non-negative and non-decreasing (:func:`validate_times` enforces it; every metric validates
+  its inputs and raises ``ValueError`` on bad ones).
+- Audio is ``(N,)`` mono or ``(N, C)`` samples-first float; it is analysed mono at
+  :data:`ANALYSIS_SR` (22050 Hz), as the paper's protocol (after LORIS) does; any input rate
+  is resampled first.
 - *Paper beats* are librosa onsets with the LORIS settings (``wait=1, delta=0.2, pre_avg=3,
-  post_avg=3, pre_max=3, post_max=3``). BCS / BHS quantise onset times into bins of ``bin_s``
-  seconds (0.2 s default, the paper's; 1 s reproduces LORIS): BHS = hit bins / reference bins
-  (recall), BCS = hit bins / generated bins (precision), per clip; the reference is truncated
-  to the generated length. F1 is the harmonic mean of dataset-averaged BCS and BHS.
-- *Paper tempo* is librosa's tempo on the onset-strength envelope with mean aggregation; TD is
-  the absolute difference in BPM.
-- *Beat F-measure* is mir_eval's (±70 ms window) between two beat sequences (seconds); both are
-  used as given (mir_eval's usual trimming of the first 5 s is not applied, since dance clips
-  are often short).
+  post_avg=3, pre_max=3, post_max=3``, default hop of 512 samples), in seconds. librosa
+  normalises the onset envelope by its maximum before thresholding (``delta`` is relative), so
+  one dominant transient (e.g. music starting abruptly after silence) can hide the others:
+  a faithful property of the protocol worth knowing when reading its numbers.
+- *BCS / BHS* (:func:`bcs_bhs`): both onset sets are quantised into bins
+  ``floor(t / bin_s)`` (``bin_s`` = 0.2 s by default, the paper's; 1 s reproduces LORIS) and
+  each set becomes the *set* of occupied bins. With ``B_g`` generated bins, ``B_t`` reference
+  bins and ``B_a`` bins occupied in both: BCS = B_a / B_g (precision), BHS = B_a / B_t
+  (recall), per clip. The reference is first truncated to the generated clip's length.
+- *F1* (:func:`rhythm_f1`) is the harmonic mean of the dataset means of BCS and BHS, as the
+  paper computes it (not the mean of per-clip F1 values).
+- *Paper tempo* (:func:`paper_tempo`) is librosa's tempo estimate on the onset-strength
+  envelope with mean aggregation; *TD* (:func:`tempo_difference`) is the absolute difference
+  of two such tempi, averaged over clips for a dataset.
+- *Beat F-measure* (:func:`beat_f_measure`) is mir_eval's, with a ±70 ms window, between a
+  reference beat sequence (annotations, another track's detected beats or a dance's visual
+  beats) and estimated beats (:func:`detect_beats`, librosa's dynamic-programming beat
+  tracker). By default nothing is trimmed (dance clips are often a few seconds long);
+  ``min_time_s=5.0`` applies mir_eval's standard convention of ignoring the first 5 s.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import librosa
 import mir_eval
 import numpy as np
 
 ANALYSIS_SR = 22050
+"""Sample rate (Hz) at which all beat and tempo metrics analyse audio."""
+
+PAPER_BIN_S = 0.2
+"""The paper's BCS/BHS bin width, seconds."""
+
+LORIS_BIN_S = 1.0
+"""LORIS's BCS/BHS bin width, seconds."""
+
+BEAT_WINDOW_S = 0.07
+"""mir_eval's beat F-measure tolerance, seconds (±)."""
+
+
+def validate_times(times_s: np.ndarray | Sequence[float], *, name: str = "times") -> np.ndarray:
+    """Check an event-time array and return it as float64.
+
+    Parameters
+    ----------
+    times_s : array-like [shape=(n,)]
+        Event times, seconds.
+    name : str
+        What the array is, for error messages.
+
+    Returns
+    -------
+    np.ndarray [shape=(n,)], float64
+
+    Raises
+    ------
+    ValueError
+        Not 1-D, not finite, negative, or decreasing.
+    """
+    t = np.asarray(times_s, dtype=np.float64)
+    if t.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array of seconds, got shape {t.shape}")
+    if t.size and not np.all(np.isfinite(t)):
+        raise ValueError(f"{name} must be finite")
+    if t.size and t.min() < 0:
+        raise ValueError(f"{name} must be non-negative seconds")
+    if t.size > 1 and np.any(np.diff(t) < 0):
+        raise ValueError(f"{name} must be sorted in increasing order")
+    return t
 
 
 def to_analysis_audio(y: np.ndarray, sr: int) -> np.ndarray:
@@ -34,24 +91,39 @@ def to_analysis_audio(y: np.ndarray, sr: int) -> np.ndarray:
         Audio, samples first.
     sr : int
         Its sample rate, Hz.
+
+    Returns
+    -------
+    np.ndarray [shape=(M,)], float32
     """
     y = np.asarray(y, dtype=np.float32)
     if y.ndim == 2:
         y = y.mean(axis=1)
     if y.ndim != 1:
         raise ValueError(f"audio must be (N,) or (N, C), got shape {y.shape}")
+    if int(sr) <= 0:
+        raise ValueError(f"sample rate must be positive, got {sr}")
+    if y.size and not np.all(np.isfinite(y)):
+        raise ValueError("audio must be finite (no NaN or inf samples)")
     if sr != ANALYSIS_SR:
-        y = librosa.resample(y, orig_sr=sr, target_sr=ANALYSIS_SR)
+        y = librosa.resample(y, orig_sr=int(sr), target_sr=ANALYSIS_SR)
     return y
 
 
 def detect_beats(y: np.ndarray, sr: int) -> tuple[float, np.ndarray]:
-    """Musical beats of audio with librosa's beat tracker.
+    """Musical beats of audio with librosa's dynamic-programming beat tracker (defaults).
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(N,) or (N, C)]
+        Audio.
+    sr : int
+        Its sample rate, Hz.
 
     Returns
     -------
     tempo : float
-        BPM.
+        The tracker's tempo, BPM (0 when the audio is too short to estimate one).
     beats : np.ndarray [shape=(B,)]
         Beat times, seconds.
     """
@@ -61,7 +133,20 @@ def detect_beats(y: np.ndarray, sr: int) -> tuple[float, np.ndarray]:
 
 
 def paper_onsets(y: np.ndarray, sr: int) -> np.ndarray:
-    """Onset times (seconds) as the paper's protocol detects 'musical beats'."""
+    """Onset times as the paper's protocol detects "musical beats" (LORIS settings).
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(N,) or (N, C)]
+        Audio.
+    sr : int
+        Its sample rate, Hz.
+
+    Returns
+    -------
+    np.ndarray [shape=(K,)]
+        Onset times, seconds.
+    """
     mono = to_analysis_audio(y, sr)
     return librosa.onset.onset_detect(
         y=mono, sr=ANALYSIS_SR, wait=1, delta=0.2, pre_avg=3, post_avg=3, pre_max=3,
@@ -70,56 +155,138 @@ def paper_onsets(y: np.ndarray, sr: int) -> np.ndarray:
 
 
 def paper_tempo(y: np.ndarray, sr: int) -> float:
-    """Tempo (BPM) as the paper's TD metric measures it."""
+    """Tempo (BPM) as the paper's TD metric measures it.
+
+    librosa's ``feature.tempo`` on the onset-strength envelope (22050 Hz, hop 512), aggregated
+    with the mean over frames.
+    """
     mono = to_analysis_audio(y, sr)
     env = librosa.onset.onset_strength(y=mono, sr=ANALYSIS_SR)
     return float(librosa.feature.tempo(onset_envelope=env, sr=ANALYSIS_SR, aggregate=np.mean)[0])
 
 
+def tempo_difference(*, generated_bpm: float, reference_bpm: float) -> float:
+    """TD of one clip: ``|generated_bpm - reference_bpm|`` in BPM.
+
+    Raises
+    ------
+    ValueError
+        A tempo that is not a finite non-negative number.
+    """
+    g, r = float(generated_bpm), float(reference_bpm)
+    if not (np.isfinite(g) and np.isfinite(r)) or g < 0 or r < 0:
+        raise ValueError(f"tempi must be finite and non-negative, got {g} and {r}")
+    return abs(g - r)
+
+
 def beat_f_measure(
-    reference_s: np.ndarray, estimated_s: np.ndarray, *, window_s: float = 0.07
+    reference_s: np.ndarray,
+    estimated_s: np.ndarray,
+    *,
+    window_s: float = BEAT_WINDOW_S,
+    min_time_s: float = 0.0,
 ) -> float:
-    """mir_eval beat F-measure (±``window_s``) of estimated beats against reference beats."""
-    ref = np.asarray(reference_s, dtype=np.float64)
-    est = np.asarray(estimated_s, dtype=np.float64)
+    """mir_eval beat F-measure of estimated beats against reference beats.
+
+    Parameters
+    ----------
+    reference_s : np.ndarray [shape=(R,)]
+        Reference beat times (annotations, or another track's / a dance's beats), seconds.
+    estimated_s : np.ndarray [shape=(E,)]
+        Estimated beat times, seconds.
+    window_s : float
+        Hit tolerance, ± seconds (mir_eval's 0.07 by default).
+    min_time_s : float
+        Beats before this time are ignored in both sequences (mir_eval's standard evaluation
+        uses 5.0; 0 keeps everything).
+
+    Returns
+    -------
+    float
+        In [0, 1]; 0 when either sequence is empty (after trimming).
+    """
+    ref = validate_times(reference_s, name="reference beats")
+    est = validate_times(estimated_s, name="estimated beats")
+    if window_s <= 0:
+        raise ValueError("window_s must be positive")
+    ref, est = ref[ref >= min_time_s], est[est >= min_time_s]
     if ref.size == 0 or est.size == 0:
         return 0.0
     return float(mir_eval.beat.f_measure(ref, est, f_measure_threshold=window_s))
 
 
-def beat_bins(times_s: np.ndarray, *, bin_s: float = 0.2) -> set[int]:
-    """The set of ``bin_s``-wide bins that hold at least one time."""
-    if bin_s <= 0:
+def beat_bins(times_s: np.ndarray, *, bin_s: float = PAPER_BIN_S) -> set[int]:
+    """The set of bins ``floor(t / bin_s)`` that hold at least one time.
+
+    Parameters
+    ----------
+    times_s : np.ndarray [shape=(n,)]
+        Event times, seconds.
+    bin_s : float
+        Bin width, seconds.
+    """
+    if not bin_s > 0:
         raise ValueError("bin_s must be positive")
-    return {int(b) for b in np.floor(np.asarray(times_s, dtype=np.float64) / bin_s)}
+    t = validate_times(times_s)
+    return {int(b) for b in np.floor(t / bin_s)}
 
 
 def bcs_bhs(
     generated_s: np.ndarray,
     reference_s: np.ndarray,
     *,
-    bin_s: float = 0.2,
+    bin_s: float = PAPER_BIN_S,
     duration_s: float | None = None,
 ) -> tuple[float, float]:
     """Beat coverage (BCS, precision) and beat hit (BHS, recall) scores of one clip.
 
     Parameters
     ----------
-    generated_s, reference_s : np.ndarray
-        Beat (onset) times, seconds.
+    generated_s : np.ndarray [shape=(G,)]
+        Beat (onset) times of the generated music, seconds.
+    reference_s : np.ndarray [shape=(R,)]
+        Beat (onset) times of the reference (ground-truth music, or visual beats), seconds.
     bin_s : float
         Bin width, seconds (0.2 paper, 1.0 LORIS).
     duration_s : float, optional
-        Length of the generated clip; reference beats after it are dropped.
+        Length of the generated clip; reference beats at or after it are dropped.
 
     Returns
     -------
     bcs, bhs : float
-        0 when the corresponding denominator is empty.
+        In [0, 1]; each is 0 when its denominator (generated, reference bins) is empty.
     """
-    ref = np.asarray(reference_s, dtype=np.float64)
+    gen = validate_times(generated_s, name="generated beats")
+    ref = validate_times(reference_s, name="reference beats")
     if duration_s is not None:
-        ref = ref[ref < duration_s]
-    g, r = beat_bins(generated_s, bin_s=bin_s), beat_bins(ref, bin_s=bin_s)
+        ref = ref[ref < float(duration_s)]
+    g, r = beat_bins(gen, bin_s=bin_s), beat_bins(ref, bin_s=bin_s)
     hit = len(g & r)
     return (hit / len(g) if g else 0.0), (hit / len(r) if r else 0.0)
+
+
+def rhythm_f1(bcs: Sequence[float] | np.ndarray, bhs: Sequence[float] | np.ndarray) -> float:
+    """The paper's F1: harmonic mean of the dataset means of per-clip BCS and BHS.
+
+    Parameters
+    ----------
+    bcs, bhs : array-like [shape=(n_clips,)]
+        Per-clip scores, each in [0, 1].
+
+    Returns
+    -------
+    float
+        0 when both means are 0.
+    """
+    c = np.asarray(bcs, dtype=np.float64)
+    h = np.asarray(bhs, dtype=np.float64)
+    if c.ndim != 1 or c.shape != h.shape or c.size == 0:
+        raise ValueError("bcs and bhs must be non-empty 1-D arrays of the same length")
+    if np.any(~np.isfinite(c)) or np.any(~np.isfinite(h)) or c.min() < 0 or h.min() < 0:
+        raise ValueError("bcs and bhs must be finite and non-negative")
+    return harmonic_mean(float(c.mean()), float(h.mean()))
+
+
+def harmonic_mean(a: float, b: float) -> float:
+    """``2ab / (a + b)``, 0 when ``a + b`` is 0."""
+    return 2.0 * a * b / (a + b) if a + b > 0 else 0.0
