@@ -7,9 +7,9 @@ setup:
 setup-dev:
 	scripts/setup.sh --dev
 
-# Sets up and starts the main job on the offline default (no model weights needed).
+# Sets up and starts the web app on http://127.0.0.1:7860 (offline default, no model weights).
 demo: setup
-	.venv/bin/python -m d2m_core demo
+	.venv/bin/python app.py
 
 # Sets up and runs the default test suite (fast; slow tests: make test-slow).
 test: setup-dev

@@ -39,9 +39,16 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 
         save_figure(rhythm_figure(result), args.plot)
     if args.overlay:
-        from .overlay import overlay_grid, render_overlay
+        from .keypoint_io import is_keypoint_file
+        from .overlay import overlay_grid, render_overlay, render_skeleton_video, skeleton_grid
 
-        if args.overlay.suffix.lower() == ".png":
+        as_png = args.overlay.suffix.lower() == ".png"
+        if is_keypoint_file(args.input):  # no video to draw on: the skeleton alone
+            if as_png:
+                skeleton_grid(result.motion, args.overlay)
+            else:
+                render_skeleton_video(result.motion, args.overlay)
+        elif as_png:
             overlay_grid(args.input, result.motion, args.overlay)
         else:
             render_overlay(args.input, result.motion, args.overlay)
@@ -92,6 +99,10 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         from .fileio import write_json
 
         write_json(args.json, summary)
+    if args.plot:
+        from .generate import alignment_plot
+
+        alignment_plot(result, args.plot)
     how = "suggested" if result.genre_suggested else "chosen"
     print(
         f"dance {summary['tempo_bpm']:.1f} BPM -> {result.backbone} music"
@@ -102,7 +113,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         f"beat F-measure vs visual beats {summary['beat_f_measure']:.3f},"
         f" BCS {summary['bcs_0.2s']:.3f}, BHS {summary['bhs_0.2s']:.3f}"
     )
-    print(f"wrote {args.output}" + (f" and {args.json}" if args.json else ""))
+    extra = [str(p) for p in (args.json, args.plot) if p]
+    print(f"wrote {args.output}" + (f" and {', '.join(extra)}" if extra else ""))
     return 0
 
 
@@ -143,7 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--overlay",
         type=Path,
-        help="video input only: write a skeleton overlay here (.mp4 video or .png frame grid)",
+        help="write a pose check here: .mp4 (skeleton over the video, or alone for keypoint"
+        " files) or .png (a grid of frames)",
     )
     p.set_defaults(func=_cmd_analyze)
 
@@ -180,6 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="torch device for neural backbones (default: cuda if present)")
     p.add_argument("-o", "--output", type=Path, required=True, help="OUT.mp4 or OUT.wav")
     p.add_argument("--json", type=Path, help="write the generation report as JSON here")
+    p.add_argument(
+        "--plot", type=Path, help="write the beat-alignment plot (visual vs music beats) as PNG"
+    )
     p.set_defaults(func=_cmd_generate)
 
     p = sub.add_parser("demo", help="analyse the bundled example dance (offline)")
@@ -187,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
 
     # -- extra commands: each line below registers a subcommand defined in its own module --
+    __import__("d2m_core.align_cli", fromlist=["add_parser"]).add_parser(sub)
     from .metrics.cli import add_beats_parser, add_evaluate_parser
 
     add_evaluate_parser(sub)

@@ -17,7 +17,14 @@ from .backbones import get_backbone
 from .backbones.base import Progress
 from .errors import D2MError
 from .genres import GENRE_LABELS, resolve_genre, suggest_genre
-from .metrics.beats import bcs_bhs, beat_f_measure, detect_beats, paper_onsets, paper_tempo
+from .metrics.beats import (
+    bcs_bhs,
+    beat_f_measure,
+    detect_beats,
+    paper_onsets,
+    paper_tempo,
+    rhythm_f1,
+)
 from .prompt import DEFAULT_PROMPT, ParsedPrompt, parse_prompt
 
 MAX_DURATION_S = 600.0
@@ -32,6 +39,15 @@ class MusicAlignment:
     beat_f_measure: float
     bcs: float
     bhs: float
+    music_onsets_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    @property
+    def f1(self) -> float:
+        """Harmonic mean of this clip's BCS and BHS (the paper's F1 for one clip)."""
+        return rhythm_f1([self.bcs], [self.bhs])
+
+    def scores(self) -> dict[str, float]:
+        return {"beat F": self.beat_f_measure, "BCS": self.bcs, "BHS": self.bhs, "F1": self.f1}
 
     def to_dict(self) -> dict:
         return {
@@ -40,6 +56,7 @@ class MusicAlignment:
             "beat_f_measure": round(self.beat_f_measure, 4),
             "bcs_0.2s": round(self.bcs, 4),
             "bhs_0.2s": round(self.bhs, 4),
+            "f1_0.2s": round(self.f1, 4),
         }
 
 
@@ -90,6 +107,7 @@ def measure_alignment(audio: np.ndarray, sr: int, visual_beats_s: np.ndarray) ->
         beat_f_measure=beat_f_measure(visual_beats_s, beats),
         bcs=bcs,
         bhs=bhs,
+        music_onsets_s=np.asarray(onsets, dtype=np.float64),
     )
 
 
@@ -176,3 +194,19 @@ def write_result(
             result.analysis.motion, out, audio=result.audio, sr=result.sample_rate
         )
     raise D2MError(f"output must end in .wav or .mp4, got '{out.name}'")
+
+
+def alignment_plot(result: GenerationResult, out_png: str | Path) -> Path:
+    """Write the beat-alignment figure (visual beats vs the music's beats and onsets) as PNG."""
+    from .plot import alignment_figure, save_figure
+
+    a = result.alignment
+    fig = alignment_figure(
+        result.analysis.tempo.beats_s,
+        a.music_beats_s,
+        audio=result.audio,
+        sr=result.sample_rate,
+        music_onsets_s=a.music_onsets_s,
+        scores=a.scores(),
+    )
+    return save_figure(fig, out_png)

@@ -21,6 +21,7 @@ __all__ = [
     "overlay_grid",
     "render_overlay",
     "render_skeleton_video",
+    "skeleton_grid",
 ]
 
 #: Joints below this confidence are not drawn (nor their bones).
@@ -238,3 +239,39 @@ def render_skeleton_video(
             yield draw_skeleton(img, pose)
 
     return write_video(frames(), motion.fps, out_path, audio=audio, sr=sr)
+
+
+def skeleton_grid(
+    motion: Motion, out_png: str | os.PathLike, *, n: int = 6, tile_side: int = 300
+) -> Path:
+    """A PNG contact sheet of ``n`` evenly spaced poses on a plain background.
+
+    The pose check for keypoint-file inputs (which have no video to draw on), written
+    atomically; each tile is labelled with its time in seconds.
+    """
+
+    kp = motion.keypoints
+    ok = kp[:, :, 2] > 0
+    pts = kp[:, :, :2][ok] if ok.any() else kp[:, :, :2].reshape(-1, 2)
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    pad = 0.08 * float((hi - lo).max() or 1.0)
+    lo, span = lo - pad, (hi - lo) + 2 * pad
+    scale = tile_side / float(max(span.max(), 1e-6))
+    tw, th = (int(math.ceil(v * scale)) // 2 * 2 or 2 for v in span)
+    idx = np.linspace(0, motion.num_frames - 1, n).round().astype(int)
+    cols = min(n, 3)
+    rows = math.ceil(n / cols)
+    sheet = np.full((rows * th, cols * tw, 3), 255, np.uint8)
+    for i, k in enumerate(idx):
+        tile = np.full((th, tw, 3), 24, np.uint8)
+        pose = kp[k].copy()
+        pose[:, :2] = (pose[:, :2] - lo) * scale
+        draw_skeleton(tile, pose)
+        cv2.putText(tile, f"{k / motion.fps:.2f} s", (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.55,
+                    (255, 255, 255), 1, cv2.LINE_AA)  # fmt: skip
+        r, c = divmod(i, cols)
+        sheet[r * th : (r + 1) * th, c * tw : (c + 1) * tw] = tile
+    with atomic_path(out_png) as tmp:
+        if not cv2.imwrite(str(tmp), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
+            raise D2MError(f"could not write {Path(out_png).name}; check the folder is writable")
+    return Path(out_png)

@@ -32,6 +32,7 @@ __all__ = [
     "probe_video",
     "iter_frames",
     "read_frames_at",
+    "is_browser_safe",
     "mux_audio",
     "write_video",
 ]
@@ -477,12 +478,12 @@ def _even_rgb(rgb: np.ndarray) -> np.ndarray:
 _MP4_OPTIONS = {"movflags": "+faststart"}
 
 
-def _can_copy(info: VideoInfo, stream) -> bool:
+def _can_copy(stream) -> bool:
     """Whether the video stream can go into the MP4 untouched and still play in browsers."""
     cc = stream.codec_context
     profile = (stream.profile or "").lower()
     return (
-        info.codec == "h264"
+        cc.name == "h264"
         and cc.pix_fmt in ("yuv420p", "yuvj420p")
         and cc.width % 2 == 0
         and cc.height % 2 == 0
@@ -490,6 +491,16 @@ def _can_copy(info: VideoInfo, stream) -> bool:
         and "4:2:2" not in profile
         and "4:4:4" not in profile
     )
+
+
+def is_browser_safe(path: str | os.PathLike) -> bool:
+    """Whether ``path``'s video stream can be copied untouched into an MP4 browsers play
+    (H.264 8-bit 4:2:0, even size): :func:`mux_audio` then copies instead of re-encoding."""
+    try:
+        with _open_video(path) as (c, _):
+            return _can_copy(c.streams.video[0])
+    except (D2MError, IndexError):
+        return False
 
 
 def mux_audio(
@@ -544,7 +555,7 @@ def mux_audio(
 def _mux_copy_or_encode(src, info, a, sr, n_samples, tmp) -> None:
     with av.open(str(src)) as inp:
         vin = inp.streams.video[0]
-        if _can_copy(info, vin):
+        if _can_copy(vin):
             try:
                 with av.open(str(tmp), "w", format="mp4", options=_MP4_OPTIONS) as outc:
                     vout = outc.add_stream_from_template(vin)

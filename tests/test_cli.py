@@ -99,3 +99,13 @@ def test_analyze_shared_keypoints_subprocess(shared_data, tmp_path):
     )
     assert res.returncode == 0, res.stderr
     assert abs(json.loads(out.read_text())["tempo_bpm"] - 80) <= 3.2
+
+
+def test_analyze_keypoints_pose_checks(tmp_path):
+    from d2m_core.video import probe_video
+
+    png, mp4 = tmp_path / "grid.png", tmp_path / "skel.mp4"
+    assert main(["analyze", str(EXAMPLE_KEYPOINTS), "--overlay", str(png)]) == 0
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    assert main(["analyze", str(EXAMPLE_KEYPOINTS), "--overlay", str(mp4)]) == 0
+    assert abs(probe_video(mp4).duration_s - 10.0) < 0.1

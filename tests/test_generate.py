@@ -131,3 +131,12 @@ def test_cli_generate_video_soundtrack(shared_data, tmp_path, name):
     print(f"{name}: dance {d['tempo_bpm']} BPM, music {d['music_tempo_bpm']} BPM,"
           f" F {d['beat_f_measure']}, BCS {d['bcs_0.2s']}, BHS {d['bhs_0.2s']}")  # fmt: skip
     assert d["beat_f_measure"] >= 0.8
+
+
+def test_cli_generate_alignment_plot(tmp_path):
+    from d2m_core.cli import EXAMPLE_KEYPOINTS
+
+    png = tmp_path / "align.png"
+    rc = main(["generate", str(EXAMPLE_KEYPOINTS), "--genre", "lock", "-o", str(tmp_path / "o.wav"),
+               "--plot", str(png)])  # fmt: skip
+    assert rc == 0 and png.read_bytes()[:4] == b"\x89PNG"

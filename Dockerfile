@@ -1,0 +1,39 @@
+# d2m web demo (app.py) as a Hugging Face Space (sdk: docker, app_port: 7860) or on any host:
+#   docker build -t d2m . && docker run --rm -p 7860:7860 d2m    -> http://localhost:7860
+# Offline by default: the groove backbone and MediaPipe's pose model ship inside the wheels.
+FROM python:3.11-slim-bookworm
+
+# libgomp: OpenMP runtime some wheels load at import; libglib: OpenCV's threading helpers.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libgomp1 libglib2.0-0 \
+    && rm -rf /var/lib/apt/lists/*
+
+# Spaces run the container as UID 1000: build and run as that user.
+RUN useradd --create-home --uid 1000 user
+USER user
+ENV HOME=/home/user \
+    PATH=/home/user/.local/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    MPLCONFIGDIR=/home/user/.cache/matplotlib \
+    GRADIO_ANALYTICS_ENABLED=False
+WORKDIR /home/user/app
+
+# Dependencies first (a cached layer), pinned and installed as scripts/setup.sh does. The extra
+# index makes torch==2.13.0 resolve to its CPU build (2.13.0+cpu, ~0.2 GB) instead of PyPI's
+# CUDA one (several GB); on GPU hardware, build with --build-arg TORCH_INDEX=.../whl/cu128.
+ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
+COPY --chown=user requirements.txt requirements-nodeps.txt ./
+RUN pip install --user --extra-index-url "$TORCH_INDEX" -r requirements.txt \
+    && pip install --user --no-deps -r requirements-nodeps.txt
+
+COPY --chown=user . .
+# Pay first-use costs at build time, not on the first visitor: librosa's numba kernels compile
+# (~30 s on a fresh machine) into caches kept in the image, matplotlib builds its font cache.
+RUN python -c "from d2m_core.service import Pipeline; p = Pipeline(); p.warm_up(); p.close()"
+
+EXPOSE 7860
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s \
+    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:7860/')"
+CMD ["python", "app.py", "--host", "0.0.0.0", "--port", "7860"]

@@ -1,0 +1,25 @@
+"""Weight-free music generator ("groove"): GM-soundfont music locked to a dance's beats.
+
+The offline default backbone of d2m. :func:`render_groove` turns the dance's visual beats,
+its motion energy, a genre and prompt words into stereo audio whose quarter notes land on the
+beats, with arrangement density following the motion.
+
+Modules: ``timeline`` (beat grid, bars, energy), ``styles`` (genres), ``words`` (prompt words),
+``drums`` / ``patterns`` (rhythms), ``theory`` (scales, chords), ``melody`` (tunes),
+``arrange`` (notes per part), ``soundfont`` / ``render`` (synthesis), ``master`` (mix bus),
+``generate`` (the entry point).
+"""
+
+from .generate import compose, render_groove
+from .styles import GENRE_LABELS, GENRES
+from .words import WORD_BANK, apply_words, known_words
+
+__all__ = [
+    "GENRES",
+    "GENRE_LABELS",
+    "WORD_BANK",
+    "apply_words",
+    "compose",
+    "known_words",
+    "render_groove",
+]
