@@ -38,7 +38,10 @@ _KICK_DB, _SNARE_DB, _CYMBAL_DB = -18.0, -22.0, -25.0
 _BASS_LOW = 28  # E1, the open low string of a bass guitar
 _FORMS = ("AABA", "AABB", "ABAB", "AAAB", "ABAC")
 _QUALITIES = {
-    "dom": (0, 4, 7, 10), "maj": (0, 4, 7, 11), "min": (0, 3, 7, 10), "sus": (0, 5, 7, 10),
+    "dom": (0, 4, 7, 10),
+    "maj": (0, 4, 7, 11),
+    "min": (0, 3, 7, 10),
+    "sus": (0, 5, 7, 10),
 }
 
 
@@ -157,8 +160,18 @@ class _Composer:
         self.levels = _levels(tl, s.level_shift)
         self.notes: dict[str, list[Note]] = {
             k: []
-            for k in ("kick", "drums", "cymbals", "perc", "bass", "keys", "pad", "lead", "double",
-                      "accent")
+            for k in (
+                "kick",
+                "drums",
+                "cymbals",
+                "perc",
+                "bass",
+                "keys",
+                "pad",
+                "lead",
+                "double",
+                "accent",
+            )
         }
         self.chords = [self._bar_chords(b) for b in range(tl.n_bars)]
         starts = tl.grid[tl.bar0 + 4 * np.arange(tl.n_bars)]
@@ -294,7 +307,7 @@ class _Composer:
         if self.style.bass == "walking":
             return target + (1 if up else -1)
         pcs = self.scale.pitch_classes()
-        for d in ((1, 2) if up else (-1, -2)):
+        for d in (1, 2) if up else (-1, -2):
             if (target + d) % 12 in pcs:
                 return target + d
         return target
@@ -439,6 +452,9 @@ def arrange(*, style: Style, timeline: Timeline, seed_seq: np.random.SeedSequenc
     notes = {k: sorted(v) for k, v in comp.notes.items() if v}
     specs = comp.specs()
     return Arrangement(
-        notes=notes, specs={k: specs[k] for k in notes}, levels=comp.levels,
-        scale=comp.scale, chords=comp.chords,
+        notes=notes,
+        specs={k: specs[k] for k in notes},
+        levels=comp.levels,
+        scale=comp.scale,
+        chords=comp.chords,
     )

@@ -1,16 +1,20 @@
 """Drum and percussion patterns: one bar of 16 steps per line, written as strings.
 
 Step characters give the velocity: ``X`` accent, ``x`` normal, ``o`` medium, ``g`` ghost,
-``-`` very soft, ``.`` rest. Beats sit on steps 0, 4, 8 and 12. Every pattern keeps a strong
-kick or snare on each quarter note and quieter cymbals, so the quarter-note pulse is what a
-beat tracker hears, at slow and fast tempi alike.
+``-`` very soft, ``.`` rest. Beats sit on steps 0, 4, 8 and 12.
+
+Every pattern keeps kick or snare and a hi-hat (or ride) on each quarter note even at the
+quietest arrangement level, while off-beat cymbals are soft and come in with energy: onset
+detectors work on log-spectral flux, where even soft hits in otherwise empty high bands count
+nearly as much as loud ones, so the quarter-note pulse must dominate by construction for a
+beat tracker to hear the dance's tempo rather than twice or half of it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-VELOCITY = {"X": 118, "x": 100, "o": 80, "g": 54, "-": 38}
+VELOCITY = {"X": 118, "x": 100, "o": 80, "g": 50, "-": 28}
 
 # General MIDI percussion keys (channel 10).
 KICK, KICK2, RIM, SNARE, CLAP, ESNARE = 36, 35, 37, 38, 39, 40
@@ -108,7 +112,7 @@ PATTERNS: dict[str, DrumPattern] = {
     # Breakbeat (breaking): funky break with a kick on beat 3 kept for the pulse.
     "breakbeat": DrumPattern(
         lines=(
-            Line(KICK, "X.g.....X.g.....", "X.g.....X.....g."),
+            Line(KICK, "X.......X.g.....", "X.....g.X......."),
             Line(SNARE, "....x..-.g..x..-", "....x..-.g..x..-"),
             Line(CHH, "x...o...x...o..."),
             Line(CHH, "..-...-...-...-.", level=1),

@@ -60,10 +60,8 @@ def compose(
     return style, tl, arr
 
 
-def mix_parts(
-    arr: Arrangement, *, style: Style, timeline: Timeline, sr: int, n: int
-) -> np.ndarray:
-    """Render every part, level it, duck it, add reverb and sum.
+def mix_parts(arr: Arrangement, *, style: Style, timeline: Timeline, sr: int, n: int) -> np.ndarray:
+    """Render every part, level it, add reverb, sum, and re-articulate the mix on the beats.
 
     Returns
     -------
@@ -148,8 +146,14 @@ def render_groove(
     sr = int(sr)
     n = int(round(duration_s * sr))
     style, tl, arr = compose(
-        beat_times_s=beat_times_s, duration_s=float(duration_s), energy_times_s=energy_times_s,
-        energy=energy, genre=genre, words=words, seed=seed, downbeat_index=downbeat_index,
+        beat_times_s=beat_times_s,
+        duration_s=float(duration_s),
+        energy_times_s=energy_times_s,
+        energy=energy,
+        genre=genre,
+        words=words,
+        seed=seed,
+        downbeat_index=downbeat_index,
     )
     mix = mix_parts(arr, style=style, timeline=tl, sr=sr, n=n)
     return master(mix, sr=sr, tone=style.tone)

@@ -1,4 +1,4 @@
-"""Mixing and the master bus: part levels, kick-keyed ducking, reverb, tone, limiter.
+"""Mixing and the master bus: part levels, beat-synchronous pulse, reverb, tone, limiter.
 
 Everything is vectorised over the whole piece (no per-sample Python loops).
 """
@@ -84,9 +84,7 @@ def reverb(send: np.ndarray, *, sr: int, rt60: float = 1.8) -> np.ndarray:
     sos = signal.butter(2, 180, "high", fs=sr, output="sos")
     mono = signal.sosfilt(sos, mono).astype(np.float32)
     ir = _reverb_ir(sr, rt60)
-    wet = np.stack(
-        [signal.oaconvolve(mono, ir[:, c])[: send.shape[0]] for c in range(2)], axis=1
-    )
+    wet = np.stack([signal.oaconvolve(mono, ir[:, c])[: send.shape[0]] for c in range(2)], axis=1)
     return wet.astype(np.float32)
 
 
@@ -138,8 +136,9 @@ def master(mix: np.ndarray, *, sr: int, tone: str) -> np.ndarray:
     elif tone == "warm":
         y = _high_shelf(y, sr=sr, freq=6000, gain_db=2.0)
     elif tone == "lofi":
-        y = signal.sosfilt(signal.butter(2, min(6500, 0.45 * sr), "low", fs=sr, output="sos"),
-                           y, axis=0)
+        y = signal.sosfilt(
+            signal.butter(2, min(6500, 0.45 * sr), "low", fs=sr, output="sos"), y, axis=0
+        )
         y = np.tanh(1.6 * y / (np.abs(y).max() + 1e-9)) * (np.abs(y).max() + 1e-9) / 1.6
     rms = active_rms(y, sr)
     if rms > 0:

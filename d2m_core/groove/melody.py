@@ -75,8 +75,14 @@ class _Walker:
 
 
 def _bar_notes(
-    onsets: list[int], pitches: list[int], *, artic: float, base_vel: int,
-    rng: np.random.Generator, bar: int, end_step: int = 16,
+    onsets: list[int],
+    pitches: list[int],
+    *,
+    artic: float,
+    base_vel: int,
+    rng: np.random.Generator,
+    bar: int,
+    end_step: int = 16,
 ) -> list[MelNote]:
     out: list[MelNote] = []
     for i, (s, p) in enumerate(zip(onsets, pitches, strict=True)):
@@ -167,8 +173,9 @@ def write_phrase(
     p3, _ = realise(3, cad_on, d0[: len(cad_on) - 1])
     plan = [(motif, p0), (motif, p1), (contrast, p2), (cad_on, p3)]
     for bar, (on, ps) in enumerate(plan):
-        notes += _bar_notes(on, ps, artic=artic if bar != 3 else 1.0, base_vel=base_vel,
-                            rng=var_rng, bar=bar)
+        notes += _bar_notes(
+            on, ps, artic=artic if bar != 3 else 1.0, base_vel=base_vel, rng=var_rng, bar=bar
+        )
     # Second half: repeat with a variation drawn per phrase.
     for bar in range(4, 7):
         on, _ = plan[bar - 4]
@@ -190,6 +197,7 @@ def write_phrase(
     ref = fin_ps[-1] if fin_ps else walker.pitch(0)
     cands = [ref + d for d in range(-7, 8) if (ref + d) % 12 == tonic_pc]
     fin_ps.append(min(cands, key=lambda q: abs(q - ref)))
-    notes += _bar_notes(fin_on, fin_ps, artic=1.0, base_vel=base_vel, rng=var_rng, bar=7,
-                        end_step=15)
+    notes += _bar_notes(
+        fin_on, fin_ps, artic=1.0, base_vel=base_vel, rng=var_rng, bar=7, end_step=15
+    )
     return notes

@@ -54,7 +54,7 @@ BASS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 COMP: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "chank": (
         ("X...g...X...g...", "X...g...X...g..g"),
-        ("Xg..g.g.Xg..g.g.", "Xg..gg..Xg..g.g."),
+        ("Xg..g...Xg..g..g", "Xg..gg..Xg..g..."),
     ),
     "stab": (
         ("x=......x=......", "x=.....ox=......"),

@@ -15,6 +15,7 @@ from .timeline import Timeline
 # Parts whose notes may start before t = 0 and still sound from t = 0 (held harmony).
 _HELD_PARTS = ("bass", "keys", "pad")
 _DRUM_CHANNEL = 9
+_CLAP, _CLAP_LEAD_S = 39, 0.012
 # Cymbals and open hats: let them ring.
 _LONG_DRUMS = np.array([46, 49, 51, 52, 53, 55, 57, 59])
 
@@ -37,6 +38,10 @@ def _events(
     start = np.rint(timeline.time_of(arr[:, 0]) * sr).astype(np.int64)
     end = np.rint(timeline.time_of(arr[:, 0] + arr[:, 1]) * sr).astype(np.int64)
     key = arr[:, 2].astype(np.int64)
+    if drum:
+        # The GM hand clap is a burst of several slaps that peaks ~35 ms in; it starts early
+        # so that its body, not its first faint slap, lands on the beat.
+        start -= np.where(key == _CLAP, int(round(_CLAP_LEAD_S * sr)), 0)
     vel = arr[:, 3] / 127.0
     if held:
         start = np.where((start < 0) & (end > 0), 0, start)
@@ -98,8 +103,9 @@ def render_part(
         synth.channel_set_preset_number(ch, int(spec.program), bool(spec.drum))
         synth.channel_set_pan(ch, float(spec.pan))
         pos = 0
-        for s, on, k, v in zip(samples.tolist(), is_on.tolist(), keys.tolist(), vels.tolist(),
-                               strict=True):
+        for s, on, k, v in zip(
+            samples.tolist(), is_on.tolist(), keys.tolist(), vels.tolist(), strict=True
+        ):
             if s > pos:
                 synth.render(mv[pos * frame_bytes : s * frame_bytes], False)
                 pos = s

@@ -54,10 +54,6 @@ class Chord:
     root_pc: int
     pcs: tuple[int, ...]
 
-    def tone_degrees(self, size: int = 3) -> tuple[int, ...]:
-        """Scale degrees (0..6) of root, third, fifth (and seventh for size 4)."""
-        return tuple((self.degree + 2 * k) % 7 for k in range(size))
-
 
 def diatonic_chord(scale: Scale, degree: int, size: int) -> Chord:
     """Stack ``size`` thirds from ``degree`` within ``scale`` (3 = triad, 4 = 7th, 5 = 9th)."""

@@ -132,9 +132,7 @@ class Timeline:
         return self.energy_at(self.time_of(u)).mean(axis=1)
 
 
-def _normalise_energy(
-    times: np.ndarray, energy: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def _normalise_energy(times: np.ndarray, energy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     t = np.asarray(times, dtype=np.float64).reshape(-1)
     e = np.asarray(energy, dtype=np.float64).reshape(-1)
     n = min(t.size, e.size)
@@ -195,9 +193,7 @@ def build_timeline(
     """
     raw = np.asarray(beat_times_s, dtype=np.float64).reshape(-1)
     if downbeat_index is not None and not 0 <= int(downbeat_index) < max(raw.size, 1):
-        raise ValueError(
-            f"downbeat_index {downbeat_index} is outside the {raw.size} given beats"
-        )
+        raise ValueError(f"downbeat_index {downbeat_index} is outside the {raw.size} given beats")
     beats, kept = _clean_beats(raw)
     grid, src = _fill_gaps(beats)
     if grid.size >= 2:
@@ -241,6 +237,10 @@ def build_timeline(
         extra = full[-1] + p_tail * np.arange(1, need - full.size + 1)
         full = np.concatenate([full, extra])
     return Timeline(
-        grid=full, bar0=bar0, n_bars=n_bars, duration_s=float(duration_s),
-        energy_t=et, energy_v=ev,
+        grid=full,
+        bar0=bar0,
+        n_bars=n_bars,
+        duration_s=float(duration_s),
+        energy_t=et,
+        energy_v=ev,
     )
