@@ -14,7 +14,8 @@ Conventions
   (0 = no periodicity, values above ~0.5 are clear pulses).
 - Beats are placed by dynamic programming on the novelty (librosa's beat tracker) with the
   global tempo as its period, so their phase follows the moves and they drift with local tempo
-  changes.
+  changes; a quadratic Savitzky-Golay fit over 9 beats then removes the moves' scatter around
+  the pulse (tempo ramps survive it).
 """
 
 from __future__ import annotations
@@ -173,7 +174,9 @@ def estimate_tempo(
     return best, float(np.clip(conf, 0.0, 1.0))
 
 
-def track_beats(novelty: np.ndarray, *, bpm: float, tightness: float = 100.0) -> np.ndarray:
+def track_beats(
+    novelty: np.ndarray, *, bpm: float, tightness: float = 100.0, smooth_beats: int = 9
+) -> np.ndarray:
     """Beat times (seconds) on a novelty curve at a given tempo, by dynamic programming.
 
     Parameters
@@ -183,6 +186,10 @@ def track_beats(novelty: np.ndarray, *, bpm: float, tightness: float = 100.0) ->
         Tempo the beat period follows.
     tightness : float
         How strictly beats keep the period (higher: steadier; lower: follows the moves more).
+    smooth_beats : int
+        Window (beats, odd) of a quadratic Savitzky-Golay fit of beat time against beat index:
+        a dancer's moves scatter around the pulse by tens of milliseconds, the fit keeps the
+        pulse, including steady tempo ramps, and drops the scatter. 0 or 1 disables it.
 
     Returns
     -------
@@ -208,6 +215,10 @@ def track_beats(novelty: np.ndarray, *, bpm: float, tightness: float = 100.0) ->
         beats = beats[:-1]
     while len(beats) >= 3 and beats[1] - beats[0] < 0.75 * period:
         beats = beats[1:]
+    window = min(smooth_beats, len(beats) if len(beats) % 2 else len(beats) - 1)
+    if window >= 5:
+        beats = scipy.signal.savgol_filter(beats, window, 2)
+        beats = beats[(beats >= 0) & (beats <= (len(novelty) - 1) / NOVELTY_RATE)]
     return beats
 
 

@@ -60,3 +60,25 @@ def test_aist_tempo_within_4_percent(shared_data, key, music_bpm):
     assert abs(est.bpm - music_bpm) / music_bpm <= 0.04
     # 64 musical beats, one visual beat each.
     assert abs(len(est.beats_s) - 64) <= 2
+
+
+def test_beats_follow_a_tempo_ramp():
+    """A dance accelerating from 100 to 125 BPM over 40 s: beats stay on the moves."""
+    fps, dur = 30.0, 40.0
+    base = synthetic_dance(bpm=100, duration_s=60, fps=fps, seed=3)
+    t = np.arange(0, dur, 1 / fps)
+    phase = (100 * t + 12.5 * t**2 / dur) / 60  # beats elapsed; tempo 100 + 25 t / dur
+    src = phase * 0.6  # where that phase sits in the 100 BPM source
+    kp = np.stack(
+        [
+            np.interp(src, base.times_s, base.keypoints[:, j, c])
+            for j in range(17)
+            for c in range(3)
+        ],
+        axis=1,
+    ).reshape(len(t), 17, 3)
+    n = np.arange(1, int(phase[-1]) + 1)
+    a, b = 12.5 / dur, 100.0
+    true_beats = (-b + np.sqrt(b * b + 4 * a * 60 * n)) / (2 * a)
+    est = visual_tempo(Motion(keypoints=kp, fps=fps))
+    assert mir_eval.beat.f_measure(true_beats, est.beats_s) >= 0.95
