@@ -109,3 +109,13 @@ def test_analyze_keypoints_pose_checks(tmp_path):
     assert png.read_bytes()[:4] == b"\x89PNG"
     assert main(["analyze", str(EXAMPLE_KEYPOINTS), "--overlay", str(mp4)]) == 0
     assert abs(probe_video(mp4).duration_s - 10.0) < 0.1
+
+
+@pytest.mark.parametrize("content", [b"this is not a video", b""])
+def test_bad_video_is_one_line_exit_2(tmp_path, capsys, content):
+    bad = tmp_path / "dance.mp4"
+    bad.write_bytes(content)
+    assert main(["analyze", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+    assert bad.read_bytes() == content
