@@ -203,11 +203,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
 
     # -- extra commands: each line below registers a subcommand defined in its own module --
-    __import__("d2m_core.align_cli", fromlist=["add_parser"]).add_parser(sub)
-    from .metrics.cli import add_beats_parser, add_evaluate_parser
+    from . import align_cli
+    from .metrics import cli as metrics_cli
+    from .training import cli as training_cli
 
-    add_evaluate_parser(sub)
-    add_beats_parser(sub)
+    align_cli.add_parser(sub)
+    metrics_cli.add_evaluate_parser(sub)
+    metrics_cli.add_beats_parser(sub)
+    training_cli.add_parser(sub)
     return parser
 
 

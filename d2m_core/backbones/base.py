@@ -88,7 +88,7 @@ def register(cls: type[Backbone]) -> type[Backbone]:
 
 def _ensure_builtin() -> None:
     # Imported here so that importing the registry never pulls heavy model libraries.
-    from . import groove  # noqa: F401
+    from . import groove, musicgen  # noqa: F401
 
 
 def backbone_names() -> list[str]:
