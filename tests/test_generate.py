@@ -25,7 +25,7 @@ def test_offline_backbone_always_available():
 
 
 def test_unknown_backbone_lists_valid_names():
-    with pytest.raises(D2MError, match="unknown backbone 'nope'; valid backbones: groove"):
+    with pytest.raises(D2MError, match="unknown backbone 'nope'; valid backbones: groove, musicgen"):
         get_backbone("nope")
 
 
