@@ -25,7 +25,7 @@ def test_offline_backbone_always_available():
 
 
 def test_unknown_backbone_lists_valid_names():
-    with pytest.raises(D2MError, match="unknown backbone 'nope'; valid backbones: groove, musicgen"):
+    with pytest.raises(D2MError, match="unknown backbone 'nope'; valid backbones: .*groove"):
         get_backbone("nope")
 
 

@@ -20,6 +20,15 @@ from d2m_core.synth_dance import synthetic_dance  # noqa: E402
 from d2m_core.training.data import clip_starts, find_pairs, prepare_clips  # noqa: E402
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # Tiny models: one thread is faster, and far faster on a busy CI machine.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def _clicks(beats, duration_s, sr=16000):
     y = np.zeros(int(duration_s * sr), np.float32)
     n = 600

@@ -54,6 +54,7 @@ from ..analysis import Analysis
 from ..errors import D2MError
 from ..inversion.adapter import InversionAdapter
 from ..prompt import GENRE_TOKEN, RHYTHM_TOKEN, ParsedPrompt
+from ..rhythm import RhythmFeatures
 from .base import Backbone, Progress, register
 
 if TYPE_CHECKING:
@@ -765,8 +766,17 @@ class MusicgenBackbone(Backbone):
             produced += win - overlap
         return plan
 
-    def conditioning(self, *, analysis: Analysis, prompt: ParsedPrompt, genre: str, start_s: float):
-        """Text conditioning for a window starting at ``start_s`` of the dance."""
+    def conditioning(
+        self,
+        *,
+        analysis: Analysis,
+        prompt: ParsedPrompt,
+        genre: str,
+        start_s: float,
+        feats: RhythmFeatures | None = None,
+    ):
+        """Text conditioning ``(hidden (1, S, W), mask (1, S))`` for a window starting at
+        ``start_s`` of the dance (``feats``: its rhythm features, computed if not given)."""
         import torch
 
         from ..inversion.features import motion_rhythm, rhythm_input
@@ -775,7 +785,8 @@ class MusicgenBackbone(Backbone):
             raise D2MError(
                 f"genre '{genre}' is not one the encoders know: {', '.join(self.cfg.genres)}"
             )
-        feats = motion_rhythm(analysis.motion, cfg=self.cfg)
+        if feats is None:
+            feats = motion_rhythm(analysis.motion, cfg=self.cfg)
         r = torch.as_tensor(rhythm_input(feats, cfg=self.cfg, start_s=start_s)[None])
         g = torch.tensor([self.cfg.genres.index(genre)])
         with torch.no_grad():
@@ -798,6 +809,9 @@ class MusicgenBackbone(Backbone):
         total = max(1, int(math.ceil(float(duration_s) * fr)))
         plan = self.window_plan(total)
         win = int(round(self.cfg.clip_s * fr))
+        from ..inversion.features import motion_rhythm
+
+        feats = motion_rhythm(analysis.motion, cfg=self.cfg)  # once, not per window
         with self._lock, torch.no_grad():
             gen = torch.Generator(device=self.device).manual_seed(int(seed))
             codes = None
@@ -805,7 +819,7 @@ class MusicgenBackbone(Backbone):
                 if progress:
                     progress(i / (len(plan) + 1), f"window {i + 1}/{len(plan)}")
                 hidden, mask = self.conditioning(
-                    analysis=analysis, prompt=prompt, genre=genre, start_s=start / fr
+                    analysis=analysis, prompt=prompt, genre=genre, start_s=start / fr, feats=feats
                 )
                 n = min(win, total - start)
                 out = sample_codes(

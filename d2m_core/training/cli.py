@@ -55,6 +55,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     g.add_argument("--attn-heads", type=int, default=4)
     g.add_argument("--patch-frames", type=int, default=8)
     g.add_argument("--dropout", type=float, default=0.1)
+    g.add_argument(
+        "--init-words",
+        nargs=2,
+        metavar=("RHYTHM", "GENRE"),
+        help="words whose embeddings * and @ start from (default: rhythm dance)",
+    )
 
     g = p.add_argument_group("optimisation (defaults: the paper's MusicGen settings)")
     length = g.add_mutually_exclusive_group()
@@ -103,6 +109,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         attn_heads=args.attn_heads,
         patch_frames=args.patch_frames,
         dropout=args.dropout,
+        init_words=tuple(args.init_words) if args.init_words else None,
         clip_s=args.clip_seconds,
         clip_hop_s=args.clip_hop,
         epochs=args.epochs if args.epochs is not None else (None if args.steps else 20),

@@ -55,6 +55,9 @@ class TrainConfig:
         Data layout options (:func:`d2m_core.training.data.find_pairs`).
     projector, rhythm_input, hidden, attn_layers, attn_heads, patch_frames, dropout
         Encoder architecture (:class:`~d2m_core.inversion.config.EncoderConfig`).
+    init_words : (str, str), optional
+        Words whose embeddings ``*`` and ``@`` start from (default: the adapter's,
+        ``rhythm`` and ``dance``).
     clip_s : float
         Clip length, seconds.
     clip_hop_s : float, optional
@@ -95,6 +98,7 @@ class TrainConfig:
     attn_heads: int = 4
     patch_frames: int = 8
     dropout: float = 0.1
+    init_words: tuple[str, str] | None = None
     clip_s: float = 5.12
     clip_hop_s: float | None = None
     epochs: int | None = 20
@@ -272,6 +276,8 @@ def train(cfg: TrainConfig, *, show_progress: bool = True) -> TrainResult:
     )
 
     encoders = InversionEncoders(enc_cfg)
+    if cfg.init_words:
+        adapter.rhythm_init_word, adapter.genre_init_word = cfg.init_words
     adapter.init_encoders(encoders)
     optimizer = torch.optim.AdamW(
         encoders.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay
