@@ -1,5 +1,5 @@
 # The two commands the README opens with. Both set up .venv/ first (idempotent).
-.PHONY: setup setup-dev demo test test-slow lint
+.PHONY: setup setup-dev demo test test-slow test-proof lint
 
 setup:
 	scripts/setup.sh
@@ -14,10 +14,14 @@ demo: setup
 # Sets up and runs the default test suite (fast; slow tests: make test-slow).
 test: setup-dev
 	.venv/bin/python -m ruff check .
-	.venv/bin/python -m pytest -m "not slow" -q
+	.venv/bin/python -m pytest -m "not slow and not proof" -q
 
 test-slow: setup-dev
 	.venv/bin/python -m pytest -m slow -q
+
+# The proof that encoder-based inversion learns rhythm control (CPU, several minutes).
+test-proof: setup-dev
+	.venv/bin/python -m pytest -m proof -q -s
 
 lint: setup-dev
 	.venv/bin/python -m ruff check .
