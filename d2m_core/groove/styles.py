@@ -7,30 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-GENRES: tuple[str, ...] = (
-    "break",
-    "pop",
-    "lock",
-    "middle_hiphop",
-    "la_hiphop",
-    "house",
-    "waack",
-    "krump",
-    "street_jazz",
-    "ballet_jazz",
-)
-GENRE_LABELS: dict[str, str] = {
-    "break": "Break",
-    "pop": "Pop",
-    "lock": "Lock",
-    "middle_hiphop": "Middle Hip-hop",
-    "la_hiphop": "LA-style Hip-hop",
-    "house": "House",
-    "waack": "Waack",
-    "krump": "Krump",
-    "street_jazz": "Street Jazz",
-    "ballet_jazz": "Ballet Jazz",
-}
+# One genre vocabulary for the whole project: the `@` genres of d2m_core.genres.
+from ..genres import GENRE_LABELS, GENRES  # noqa: E402, F401
 
 # A chord slot: a scale degree (diatonic chord) or (degree, quality) with quality "dom"
 # (dominant 7th), "maj", "min" or "sus" built on that degree's root regardless of the mode.
