@@ -145,6 +145,7 @@ def generate(
     seed: float | None,
     length_s: float | None,
     guidance: float | None,
+    zero_shot: bool | None = False,
     progress: gr.Progress = _PROGRESS,
 ) -> tuple:
     """Music for the dance: the video with its soundtrack, the audio, downloads, alignment."""
@@ -158,6 +159,7 @@ def generate(
         seed=int(seed or 0),
         duration_s=float(length_s) if length_s else None,
         guidance=guidance,
+        zero_shot=bool(zero_shot),
         progress=_gr_progress(progress),
     )
     for w in out.warnings:
@@ -182,9 +184,13 @@ def insert_word(sample: list | str | None, prompt: str | None) -> str:
     return service.insert_word(prompt, str(word or ""))
 
 
-def backbone_options(backbone: str | None) -> dict:
-    """Show the guidance slider only for backbones that use it."""
-    return gr.update(visible=service.backbone_takes_guidance(backbone or ""))
+def backbone_options(backbone: str | None) -> tuple:
+    """Show the guidance slider only for backbones that use it; set the zero-shot switch."""
+    value, interactive, info = service.zero_shot_state(backbone or "")
+    return (
+        gr.update(visible=service.backbone_takes_guidance(backbone or "")),
+        gr.update(value=value, interactive=interactive, info=info),
+    )
 
 
 def keep_one(value: Any, tab: str) -> tuple:
@@ -307,6 +313,12 @@ def build_demo(*, max_video_s: float | None = None) -> gr.Blocks:
                 1.0, 10.0, value=3.0, step=0.5, label="Guidance (classifier-free)",
                 visible=service.backbone_takes_guidance(backbones[0][1] if backbones else ""),
             )  # fmt: skip
+            zs_value, zs_interactive, zs_info = service.zero_shot_state(
+                backbones[0][1] if backbones else ""
+            )
+            zero_shot = gr.Checkbox(
+                label="Zero-shot sync", value=zs_value, interactive=zs_interactive, info=zs_info
+            )
         generate_btn = gr.Button("Generate music", variant="primary")
 
         gr.Markdown("### 3 · Watch and listen")
@@ -332,7 +344,7 @@ def build_demo(*, max_video_s: float | None = None) -> gr.Blocks:
         )  # fmt: skip
         generate_btn.click(
             generate,
-            [*inputs, prompt, genre, backbone, seed, length, guidance],
+            [*inputs, prompt, genre, backbone, seed, length, guidance, zero_shot],
             [video_out, audio_out, files_out, align_plot, figures],
             api_name="generate",
             concurrency_id="generate",
@@ -348,7 +360,8 @@ def build_demo(*, max_video_s: float | None = None) -> gr.Blocks:
                 show_progress="hidden", api_visibility="undocumented",
             )  # fmt: skip
         backbone.change(
-            backbone_options, backbone, guidance, api_name="backbone_options", queue=False,
+            backbone_options, backbone, [guidance, zero_shot], api_name="backbone_options",
+            queue=False,
             show_progress="hidden",
         )  # fmt: skip
         video_in.change(

@@ -2,6 +2,13 @@
 
 This is the one place the CLI (``d2m generate``) and the app call to make music; writing the
 result (WAV, or the video with its new soundtrack) is :func:`write_result`.
+
+Zero-shot mode (``zero_shot=True``, ``d2m generate --zero-shot``) makes any backbone follow the
+dance without trained encoders: the pseudo-words are spelled out (``@`` -> the genre's name,
+``*`` -> "a 112 BPM beat", :func:`zero_shot_prompt`), the backbone makes music from that plain
+text, and its beats are then moved onto the visual beats by beat-aligned time-warping
+(:func:`d2m_core.align.align_to_beats`: small local stretches, pitch unchanged). The report
+keeps the beat F-measure before and after the warp.
 """
 
 from __future__ import annotations
@@ -73,6 +80,8 @@ class GenerationResult:
     seconds_to_generate: float
     alignment: MusicAlignment
     genre_scores: dict[str, float] = field(default_factory=dict)
+    backbone_prompt: str = ""
+    zero_shot: dict | None = None
 
     @property
     def duration_s(self) -> float:
@@ -92,6 +101,8 @@ class GenerationResult:
             "sample_rate": self.sample_rate,
             "music_duration_s": round(self.duration_s, 4),
             "seconds_to_generate": round(self.seconds_to_generate, 4),
+            "backbone_prompt": self.backbone_prompt or self.prompt.text,
+            "zero_shot": self.zero_shot,
             **self.alignment.to_dict(),
         }
 
@@ -111,6 +122,44 @@ def measure_alignment(audio: np.ndarray, sr: int, visual_beats_s: np.ndarray) ->
     )
 
 
+def zero_shot_prompt(prompt: ParsedPrompt, *, genre: str, tempo_bpm: float) -> str:
+    """The prompt with ``@`` and ``*`` written out for a backbone without encoders.
+
+    ``@`` becomes the genre's name (``middle hip-hop``) and ``*`` the dance's tempo
+    (``a 112 BPM beat``), so ``a @ music with * as the rhythm`` reads ``a house music with a
+    112 BPM beat as the rhythm``.
+    """
+    return prompt.fill(
+        genre_words=GENRE_LABELS[genre].lower(), rhythm_words=f"a {float(tempo_bpm):.0f} BPM beat"
+    )
+
+
+def _sync_to_dance(
+    audio: np.ndarray, sr: int, analysis: Analysis, duration_s: float
+) -> tuple[np.ndarray, dict]:
+    """Zero-shot mode's second half: warp the music's beats onto the visual beats."""
+    from .align import align_to_beats
+
+    beats = np.asarray(analysis.tempo.beats_s, dtype=np.float64)
+    if beats.size < 2:
+        raise D2MError(
+            "zero-shot sync needs at least two visual beats and this dance has"
+            f" {beats.size}: use a longer clip with clearer movement"
+        )
+    res = align_to_beats(audio, sr, target_beats_s=beats, duration_s=duration_s)
+    n = int(round(duration_s * sr))
+    out = np.asarray(res.audio, dtype=np.float32)[:n]
+    if len(out) < n:
+        out = np.pad(out, [(0, n - len(out))] + [(0, 0)] * (out.ndim - 1))
+    full = res.to_dict()
+    keep = (
+        "method", "f_measure_before", "f_measure_after", "hit_rate_before", "hit_rate_after",
+        "chroma_distance", "chroma_tolerance", "pitch_shift_cents", "pitch_tolerance_cents",
+        "pitch_kept", "step", "stretch", "loop", "warnings",
+    )  # fmt: skip
+    return np.clip(out, -1.0, 1.0), {k: full[k] for k in keep}
+
+
 def generate_music(
     analysis: Analysis,
     *,
@@ -120,6 +169,7 @@ def generate_music(
     seed: int = 0,
     duration_s: float | None = None,
     backbone_options: dict | None = None,
+    zero_shot: bool = False,
     progress: Progress | None = None,
 ) -> GenerationResult:
     """Generate music for an analysed dance.
@@ -138,6 +188,11 @@ def generate_music(
         Music length; the dance's length by default.
     backbone_options : dict, optional
         Passed to the backbone's constructor (model id, encoder checkpoint...).
+    zero_shot : bool
+        No encoders: spell out ``@`` / ``*`` (:func:`zero_shot_prompt`), generate from the plain
+        text, then warp the music's beats onto the visual beats (skipped when the prompt has no
+        ``*``: the user asked for music that does not follow the dance). The result's
+        ``zero_shot`` dict holds the prompt sent and the beat F-measure before / after.
     progress : callable(fraction, message), optional
     """
     parsed = parse_prompt(prompt)
@@ -150,12 +205,31 @@ def generate_music(
     dur = float(duration_s) if duration_s else analysis.motion.duration_s
     if not 0.5 <= dur <= MAX_DURATION_S:
         raise D2MError(f"music length {dur:.1f} s is outside 0.5 .. {MAX_DURATION_S:g} s")
-    bb = get_backbone(backbone, **(backbone_options or {}))
+    options = dict(backbone_options or {})
+    sent = parsed
+    if zero_shot:
+        if options.get("encoder") is not None:
+            raise D2MError("--zero-shot uses no encoders: leave out --encoder (or --zero-shot)")
+        sent = parse_prompt(zero_shot_prompt(parsed, genre=genre_id, tempo_bpm=analysis.tempo.bpm))
+    bb = get_backbone(backbone, **options)
     t0 = time.perf_counter()
     audio = bb.generate(
-        analysis=analysis, prompt=parsed, genre=genre_id, seed=int(seed), duration_s=dur,
+        analysis=analysis, prompt=sent, genre=genre_id, seed=int(seed), duration_s=dur,
         progress=progress,
     )  # fmt: skip
+    sync = None
+    if zero_shot:
+        sync = {"prompt_sent": sent.text, "aligned": parsed.has_rhythm}
+        if parsed.has_rhythm:
+            if progress:
+                progress(0.95, "aligning the music's beats to the dance")
+            audio, summary = _sync_to_dance(audio, bb.sample_rate, analysis, dur)
+            if summary["f_measure_after"] < summary["f_measure_before"]:
+                summary["warnings"].append(
+                    "the warp lowered the beat F-measure: the generated music's beats are"
+                    " unclear to the tracker; try another seed or a prompt with more drums"
+                )
+            sync.update(summary)
     elapsed = time.perf_counter() - t0
     return GenerationResult(
         audio=audio,
@@ -169,6 +243,8 @@ def generate_music(
         seconds_to_generate=elapsed,
         alignment=measure_alignment(audio, bb.sample_rate, analysis.tempo.beats_s),
         genre_scores=scores,
+        backbone_prompt=sent.text,
+        zero_shot=sync,
     )
 
 

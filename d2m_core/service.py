@@ -21,6 +21,7 @@ from __future__ import annotations
 import atexit
 import dataclasses
 import hashlib
+import html
 import math
 import os
 import re
@@ -49,6 +50,7 @@ __all__ = [
     "Limits",
     "Pipeline",
     "backbone_choices",
+    "backbone_settings",
     "backbone_takes_guidance",
     "check_prompt",
     "genre_choices",
@@ -57,6 +59,7 @@ __all__ = [
     "insert_word",
     "unavailable_backbones_note",
     "word_bank",
+    "zero_shot_state",
 ]
 
 Progress = Callable[[float, str], None]
@@ -219,6 +222,19 @@ class GenerateOutput:
     def files(self) -> list[Path]:
         return [self.video_mp4, self.audio_wav, self.report_json, self.alignment_png]
 
+    def _zero_shot_lines(self) -> list[str]:
+        zs = self.report.get("zero_shot")
+        if not zs:
+            return []
+        lines = [f"**Zero-shot prompt sent:** {html.escape(zs['prompt_sent'])}"]
+        if zs["aligned"]:
+            lines.append(
+                f"**Zero-shot sync:** beat F-measure {zs['f_measure_before']:.2f} as generated"
+                f" → {zs['f_measure_after']:.2f} after warping (local stretch"
+                f" {zs['stretch']['min']:.2f}–{zs['stretch']['max']:.2f})"
+            )
+        return lines
+
     def markdown(self) -> str:
         r = self.report
         how = " (suggested)" if r["genre_is_suggestion"] else ""
@@ -231,6 +247,7 @@ class GenerateOutput:
                 f" **F1** {r['f1_0.2s']:.2f} (onsets in 0.2 s bins, the paper's metrics)",
                 f"Music {r['music_tempo_bpm']:.1f} BPM for a {r['tempo_bpm']:.1f} BPM dance ·"
                 f" genre {r['genre_label']}{how} · {r['backbone']} backbone, seed {r['seed']}",
+                *self._zero_shot_lines(),
                 f"<small>music in {r['seconds_to_generate']:.1f} s, all files in"
                 f" {self.seconds:.1f} s ({reuse})</small>",
             ]
@@ -287,19 +304,59 @@ def genre_choices() -> list[tuple[str, str]]:
     return [("Suggested from the dance", AUTO_GENRE)] + [(GENRE_LABELS[g], g) for g in GENRES]
 
 
+def backbone_settings(name: str) -> dict:
+    """The app's options for a neural backbone, from the environment.
+
+    ``D2M_<NAME>_MODEL`` (id or folder) and ``D2M_<NAME>_ENCODER`` (a trained encoder
+    checkpoint), e.g. ``D2M_MUSICGEN_ENCODER=/data/enc``; ``D2M_DEVICE`` for all. Unset
+    entries are left to the backbone's defaults (its default model; no encoder, which means
+    zero-shot mode).
+    """
+    if not name or name == "groove":
+        return {}
+    out = {}
+    for opt in ("model", "encoder"):
+        v = os.environ.get(f"D2M_{name.upper()}_{opt.upper()}")
+        if v:
+            out[opt] = v
+    if os.environ.get("D2M_DEVICE"):
+        out["device"] = os.environ["D2M_DEVICE"]
+    return out
+
+
 def backbone_choices() -> list[tuple[str, str]]:
     """(label, name) of the backbones that can run here (the offline one always can)."""
-    from .backbones import available_backbones
+    from .backbones.base import backbone_info, backbone_names
 
-    return [(b.label or b.name, b.name) for b in available_backbones() if b.available]
+    infos = [backbone_info(n, **backbone_settings(n)) for n in backbone_names()]
+    return [(b.label or b.name, b.name) for b in infos if b.available]
 
 
 def unavailable_backbones_note() -> str:
     """One line naming the backbones that cannot run here and why ('' when all can)."""
-    from .backbones import available_backbones
+    from .backbones.base import backbone_info, backbone_names
 
-    off = [f"{b.name} ({b.reason})" for b in available_backbones() if not b.available]
+    infos = [backbone_info(n, **backbone_settings(n)) for n in backbone_names()]
+    off = [f"{b.name} ({b.reason})" for b in infos if not b.available]
     return ("Not available here: " + "; ".join(off)) if off else ""
+
+
+def zero_shot_state(name: str) -> tuple[bool, bool, str]:
+    """``(value, interactive, info)`` of the app's zero-shot switch for backbone ``name``.
+
+    A neural backbone without a configured encoder can only run zero-shot (``@`` / ``*``
+    mean nothing to it), so the switch is on and locked, and says why.
+    """
+    if name and name != "groove" and "encoder" not in backbone_settings(name):
+        return (
+            True,
+            False,
+            (
+                f"no trained encoder is configured for {name} (set D2M_{name.upper()}_ENCODER):"
+                " genre and tempo go into the prompt, then the beats are warped onto the dance"
+            ),
+        )
+    return False, True, "spell out @ and * in the prompt, then warp the beats onto the dance"
 
 
 def backbone_takes_guidance(name: str) -> bool:
@@ -607,12 +664,15 @@ class Pipeline:
         seed: int = 0,
         duration_s: float | None = None,
         guidance: float | None = None,
+        zero_shot: bool = False,
         progress: Progress | None = None,
     ) -> GenerateOutput:
         """Music for the input (analysed first only if it is not cached) and its files.
 
         ``genre`` None / ``""`` / :data:`AUTO_GENRE` means the suggestion; ``duration_s`` None
-        or 0 means the dance's length; ``guidance`` applies to neural backbones only.
+        or 0 means the dance's length; ``guidance`` applies to neural backbones only, whose
+        model and encoder come from :func:`backbone_settings`; ``zero_shot`` is
+        :func:`d2m_core.generate.generate_music`'s.
         """
         t0 = time.perf_counter()
         report = progress or (lambda f, m: None)
@@ -626,7 +686,9 @@ class Pipeline:
         )
         analysis = entry.output.analysis
         genre = None if not genre or genre == AUTO_GENRE else genre
-        options: dict = {}
+        options = backbone_settings(backbone)
+        if zero_shot:
+            options.pop("encoder", None)
         if guidance is not None and backbone_takes_guidance(backbone):
             options["guidance"] = float(guidance)
         report(0.62 if not hit else 0.05, f"composing with {backbone}")
@@ -638,6 +700,7 @@ class Pipeline:
             seed=int(seed or 0),
             duration_s=float(duration_s) if duration_s else None,
             backbone_options=options,
+            zero_shot=bool(zero_shot),
         )
         report(0.8, "writing the video with its new soundtrack")
         out_dir = self._output_dir()

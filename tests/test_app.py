@@ -117,8 +117,12 @@ def test_small_handlers():
     assert app.insert_word(["piano"], DEFAULT_PROMPT) == f"{DEFAULT_PROMPT}, piano"
     assert app.insert_word("sad", "") == f"{DEFAULT_PROMPT}, sad"
     assert app.check_prompt(DEFAULT_PROMPT).startswith("✓")
-    assert app.backbone_options("groove")["visible"] is False
-    assert app.backbone_options("musicgen")["visible"] is True
+    guidance, zero_shot = app.backbone_options("groove")
+    assert guidance["visible"] is False and zero_shot["interactive"] is True
+    guidance, zero_shot = app.backbone_options("musicgen")
+    assert guidance["visible"] is True  # no encoder configured: zero-shot only, and it says so
+    assert zero_shot["value"] is True and zero_shot["interactive"] is False
+    assert "D2M_MUSICGEN_ENCODER" in zero_shot["info"]
     other, tabs = app.keep_keypoints("/some/keypoints.npz")
     assert other is None and tabs.selected == "keypoints"  # clears the video, shows its tab
     assert app.keep_video(None)[0] is not None  # a cleared input leaves the other alone

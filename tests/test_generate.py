@@ -140,3 +140,49 @@ def test_cli_generate_alignment_plot(tmp_path):
     rc = main(["generate", str(EXAMPLE_KEYPOINTS), "--genre", "lock", "-o", str(tmp_path / "o.wav"),
                "--plot", str(png)])  # fmt: skip
     assert rc == 0 and png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_zero_shot_spells_out_and_aligns(dance):
+    # The offline backbone with * spelled out renders at the genre's typical tempo (124 BPM
+    # for house) instead of following the dance; zero-shot mode warps it onto the dance.
+    res = generate_music(dance, genre="house", seed=0, zero_shot=True)
+    zs = res.zero_shot
+    bpm = f"{dance.tempo.bpm:.0f} BPM"
+    assert zs["prompt_sent"] == f"a house music with a {bpm} beat as the rhythm"
+    assert res.backbone_prompt == zs["prompt_sent"] and res.prompt.has_rhythm
+    assert zs["aligned"] and zs["pitch_kept"]
+    assert zs["f_measure_after"] >= 0.8 > zs["f_measure_before"] + 0.2, zs
+    assert res.alignment.beat_f_measure == pytest.approx(zs["f_measure_after"], abs=0.1)
+    assert res.audio.shape[0] == round(dance.motion.duration_s * res.sample_rate)
+    assert res.to_dict()["zero_shot"]["f_measure_after"] == zs["f_measure_after"]
+
+
+def test_zero_shot_without_star_does_not_align(dance):
+    res = generate_music(dance, prompt="a @ music, calm", genre="house", zero_shot=True)
+    assert res.zero_shot == {"prompt_sent": "a house music, calm", "aligned": False}
+
+
+def test_zero_shot_refuses_an_encoder(dance, tmp_path):
+    with pytest.raises(D2MError, match="--zero-shot uses no encoders"):
+        generate_music(
+            dance, backbone="musicgen", zero_shot=True,
+            backbone_options={"model": "debug", "encoder": tmp_path},
+        )  # fmt: skip
+
+
+def test_cli_zero_shot_musicgen_debug(tmp_path, capsys):
+    pytest.importorskip("torch")
+    kp = tmp_path / "dance.npz"
+    m = synthetic_dance(bpm=110, duration_s=4.0, seed=2)
+    np.savez(kp, dance=m.keypoints, fps=m.fps)
+    out, js = tmp_path / "m.wav", tmp_path / "m.json"
+    args = ["generate", str(kp), "--backbone", "musicgen", "--model", "debug", "--genre", "krump"]
+    assert main([*args, "-o", str(out)]) == 2  # @ and * need encoders...
+    assert "--zero-shot" in capsys.readouterr().err
+    assert main([*args, "--zero-shot", "-o", str(out), "--json", str(js)]) == 0  # ...or this
+    rep = json.loads(js.read_text())
+    sent = rep["zero_shot"]["prompt_sent"]
+    assert sent == f"a krump music with a {rep['tempo_bpm']:.0f} BPM beat as the rhythm"
+    assert {"f_measure_before", "f_measure_after", "pitch_kept"} <= set(rep["zero_shot"])
+    assert sf.info(out).duration == pytest.approx(4.0, abs=0.01)
+    assert "zero-shot sync: beat F-measure" in capsys.readouterr().out

@@ -70,8 +70,27 @@ def test_availability_never_downloads(tmp_path):
     (tmp_path / "models--facebook--musicgen-small" / "refs").mkdir()
     (tmp_path / "models--facebook--musicgen-small" / "refs" / "main").write_text("abc")
     assert mg.model_availability("facebook/musicgen-small", cache_dir=tmp_path)[0]
-    ok, why = mg.MusicgenBackbone.availability(model="debug")
-    assert not ok and "--encoder" in why
+    # Without encoders MusicGen is a plain text-to-music model: available when the model is.
+    assert mg.MusicgenBackbone.availability(model="debug")[0]
+    ok, why = mg.MusicgenBackbone.availability(model="./no/such/folder")
+    assert not ok and "not found" in why
+
+
+def test_without_encoders_plain_text_only(dance):
+    bb = mg.MusicgenBackbone(model="debug", device="cpu")
+    assert bb.encoders is None and bb.window_s == mg.TEXT_WINDOW_S
+    assert bb.window_plan(1500) == [(0, 0)]  # 30 s in one window
+    assert bb.window_plan(2000) == [(0, 0), (900, 600)]  # then 12 s of context
+    text = parse_prompt("a house music with a 112 BPM beat as the rhythm")
+    audio = bb.generate(analysis=dance, prompt=text, genre="house", seed=3, duration_s=1.0)
+    assert audio.shape == (32000,) and np.isfinite(audio).all()
+    again = bb.generate(analysis=dance, prompt=text, genre="house", seed=3, duration_s=1.0)
+    assert np.array_equal(audio, again)
+    for pseudo in ("a @ music", "music with * as the rhythm"):
+        with pytest.raises(D2MError, match="--zero-shot"):
+            bb.generate(
+                analysis=dance, prompt=parse_prompt(pseudo), genre="house", seed=0, duration_s=1.0
+            )
 
 
 def test_saved_folder_loads_through_the_same_path(tmp_path, lm):
@@ -137,7 +156,7 @@ def test_decode_in_chunks_matches_whole(lm):
 def test_backbone_long_music_window_by_window(encoder_dir, dance):
     bb = mg.MusicgenBackbone(model="debug", encoder=encoder_dir, device="cpu")
     assert bb.window_plan(64) == [(0, 0)]
-    assert bb.window_plan(150) == [(0, 0), (32, 32), (64, 32), (96, 32)]
+    assert bb.window_plan(150) == [(0, 0), (48, 16), (96, 16)]
     seen = []
     audio = bb.generate(
         analysis=dance, prompt=parse_prompt("a @ music with * as the rhythm, jazzy"),
@@ -145,7 +164,7 @@ def test_backbone_long_music_window_by_window(encoder_dir, dance):
     )  # fmt: skip
     assert audio.shape == (96000,) and audio.dtype == np.float32
     assert np.isfinite(audio).all() and np.abs(audio).max() <= 1.0
-    assert sum("window" in m for m in seen) == 4  # 3 s = 150 frames at 50 Hz, 1.28 s windows
+    assert sum("window" in m for m in seen) == 3  # 3 s = 150 frames at 50 Hz, 1.28 s windows
     again = bb.generate(
         analysis=dance, prompt=parse_prompt("a @ music with * as the rhythm, jazzy"),
         genre="house", seed=5, duration_s=3.0,

@@ -70,6 +70,17 @@ def test_choices():
     assert set(service.word_bank()) == {"instruments", "moods", "energy", "genres"}
 
 
+def test_backbone_settings_from_env(monkeypatch, tmp_path):
+    assert service.backbone_settings("groove") == {}
+    monkeypatch.setenv("D2M_MUSICGEN_MODEL", "debug")
+    assert service.backbone_settings("musicgen") == {"model": "debug"}
+    assert "musicgen" in [n for _, n in service.backbone_choices()]  # runs zero-shot
+    assert service.zero_shot_state("musicgen")[:2] == (True, False)
+    monkeypatch.setenv("D2M_MUSICGEN_ENCODER", str(tmp_path / "none"))
+    assert service.zero_shot_state("musicgen")[:2] == (False, True)
+    assert "musicgen (no encoder checkpoint" in service.unavailable_backbones_note()
+
+
 def test_gpu_task_is_harmless_without_spaces():
     def f(x):
         return x + 1
@@ -118,6 +129,11 @@ def test_keypoints_analyze_generate_and_reuse(pipe):
     assert g2.video_mp4.parent != g.video_mp4.parent
     assert g2.report["genre"] == "house" and g2.report["music_duration_s"] == pytest.approx(4)
     assert pipe.stats["analyses"] == 1 and pipe.stats["generations"] == 2
+
+    g3 = pipe.generate(EXAMPLE_NPZ, key="dance", genre="house", zero_shot=True)
+    zs = g3.report["zero_shot"]
+    assert zs["aligned"] and "house music with a 112 BPM beat" in zs["prompt_sent"]
+    assert "Zero-shot sync" in g3.markdown() and "→" in g3.markdown()
 
 
 def test_keypoint_options_are_part_of_the_key(pipe, tmp_path):

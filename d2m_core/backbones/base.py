@@ -126,3 +126,14 @@ def get_backbone(name: str, **options: object) -> Backbone:
                 raise D2MError(f"backbone '{name}' cannot run here: {why}")
             _INSTANCES[key] = cls(**options)
         return _INSTANCES[key]
+
+
+def backbone_info(name: str, **options: object) -> BackboneInfo:
+    """Whether backbone ``name`` can run here with ``options`` (its own, unlike
+    :func:`available_backbones`, which gives every backbone the same options)."""
+    _ensure_builtin()
+    cls = _REGISTRY.get(name)
+    if cls is None:
+        raise D2MError(f"unknown backbone '{name}'; valid backbones: {', '.join(_REGISTRY)}")
+    ok, why = cls.availability(**options)
+    return BackboneInfo(name=name, label=cls.label, available=ok, reason=why)

@@ -366,6 +366,9 @@ def prepare_clips(
 
     cache_dir = Path(cache_dir)
     parts: dict[str, list[ClipTable]] = {s: [] for s in SPLITS}
+    unknown = sorted({p.genre for p in pairs} - set(cfg.genres))
+    if unknown:
+        raise D2MError(f"genres {', '.join(unknown)} are not in the encoders' genre list")
     for pair in tqdm(pairs, desc="preparing clips", unit="pair", disable=not show_progress):
         hop = (hop_s or cfg.clip_s) if pair.split == "train" else cfg.clip_s
         starts, rhythm, targets = _pair_clips(
@@ -375,8 +378,6 @@ def prepare_clips(
             if log:
                 log(f"warning: {pair.name} is shorter than one {cfg.clip_s:g} s clip; skipped")
             continue
-        if pair.genre not in cfg.genres:
-            raise D2MError(f"{pair.name}: genre '{pair.genre}' is not in the encoder's genres")
         g = np.full(len(starts), cfg.genres.index(pair.genre), dtype=np.int64)
         names = [f"{pair.name}@{s:.2f}" for s in starts]
         parts[pair.split].append(ClipTable(rhythm, g, targets, names))
