@@ -71,7 +71,7 @@ def one_run(video: Path, regens: int, extra: list[str]) -> dict[str, list[float]
         t1 = time.perf_counter()
         mp4, *_ = client.predict(
             handle_file(str(video)), *kp, "a @ music with * as the rhythm", genre["value"],
-            "groove", 0, 0, 3.0, api_name="/generate",
+            "groove", 0, 0, 3.0, False, api_name="/generate",
         )  # fmt: skip
         t_gen = time.perf_counter() - t1
         assert Path(mp4).stat().st_size > 0
@@ -80,7 +80,7 @@ def one_run(video: Path, regens: int, extra: list[str]) -> dict[str, list[float]
             t = time.perf_counter()
             mp4, *_ = client.predict(
                 handle_file(str(video)), *kp, PROMPTS[i % len(PROMPTS)], genre["value"],
-                "groove", 100 + i, 0, 3.0, api_name="/generate",
+                "groove", 100 + i, 0, 3.0, False, api_name="/generate",
             )  # fmt: skip
             regen.append(time.perf_counter() - t)
         return {"analyze": t_an, "generate": t_gen, "first": t_an + t_gen, "regen": regen}

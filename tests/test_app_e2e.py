@@ -75,7 +75,7 @@ def test_analyze_and_generate_through_the_api(server, shared_file):
     def gen(prompt: str, seed: int) -> tuple:
         return client.predict(
             handle_file(str(video)), None, "", 0, 0, prompt, suggested, "groove", seed, 0, 3.0,
-            api_name="/generate",
+            False, api_name="/generate",
         )  # fmt: skip
 
     t0 = time.perf_counter()
@@ -111,7 +111,7 @@ def test_user_errors_reach_the_client_as_messages(server, tmp_path):
     npz = ROOT / "assets" / "example_dance_112bpm.npz"
     with pytest.raises(AppError, match="prompt is empty"):
         client.predict(
-            None, handle_file(str(npz)), "dance", 0, 0, "", "auto", "groove", 0, 0, 3.0,
+            None, handle_file(str(npz)), "dance", 0, 0, "", "auto", "groove", 0, 0, 3.0, False,
             api_name="/generate",
         )  # fmt: skip
     # The server is still fine afterwards.

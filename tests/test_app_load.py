@@ -31,7 +31,7 @@ def test_six_concurrent_sessions(shared_file):
             client.predict(handle_file(video), None, "", 0, 0, api_name="/analyze")
             mp4, *_ = client.predict(
                 handle_file(video), None, "", 0, 0, f"a @ music with * as the rhythm, take {i}",
-                "auto", "groove", i, 0, 3.0, api_name="/generate",
+                "auto", "groove", i, 0, 3.0, False, api_name="/generate",
             )  # fmt: skip
             return time.perf_counter() - t0, video, mp4
 
