@@ -33,8 +33,9 @@ The paper's claim at a scale two CPU cores can run, with the same code as the re
    the generator prompted with the dance's true rhythm word (its ceiling) and the paired
    ground-truth music (the beat tracker's ceiling).
 
-Prints the table and writes ``WORK/results.json``. ``--quick`` is the shorter run of the slow
-test. The encoders see the paper's rhythm sequence plus the acceleration envelope by default
+Prints the table and writes ``WORK/run-PROJECTOR-INPUT/results.json`` (the generator in
+``WORK/generator`` is reused by later runs). ``--quick`` is the shorter run of the slow test.
+The encoders see the paper's rhythm sequence plus the acceleration envelope by default
 (``--rhythm-input peaks`` for the paper's binary sequence alone, which these synthetic dances
 make hard: their peak picking finds ~30 peaks per 5.12 s clip for ~10 beats).
 """
@@ -568,8 +569,45 @@ def evaluate(
             "bhs": round(bhs, 4),
             "f1_bcs_bhs": round(2 * bcs * bhs / max(bcs + bhs, 1e-9), 4),
             "n": len(rows),
+            "per_dance_f": [round(r["f"], 4) for r in rows],
         }
     return summary
+
+
+def evaluate_long(
+    *, gen_dir: Path, encoder_dir: Path, specs: list[DanceSpec], seed: int = 0
+) -> dict:
+    """Music longer than one clip (window-by-window continuation) with and without ``*``."""
+    from d2m_core.analysis import analyze_motion
+    from d2m_core.backbones.musicgen import MusicgenBackbone
+    from d2m_core.generate import measure_alignment
+    from d2m_core.prompt import DEFAULT_PROMPT, parse_prompt
+
+    bb = MusicgenBackbone(model=str(gen_dir), encoder=encoder_dir, device="cpu")
+    out: dict[str, list[float]] = {"with *": [], "* dropped": []}
+    for i, spec in enumerate(specs):
+        an = analyze_motion(make_motion(spec))
+        for cond, prompt in (("with *", DEFAULT_PROMPT), ("* dropped", "a @ music")):
+            audio = bb.generate(
+                analysis=an, prompt=parse_prompt(prompt), genre=spec.genre, seed=seed + i,
+                duration_s=spec.duration_s,
+            )  # fmt: skip
+            out[cond].append(measure_alignment(audio, SR, an.tempo.beats_s).beat_f_measure)
+    return {
+        "duration_s": specs[0].duration_s,
+        "windows": len(bb.window_plan(int(round(specs[0].duration_s * FRAME_RATE)))),
+        **{k: {"beat_f_measure": round(float(np.mean(v)), 4), "n": len(v)} for k, v in out.items()},
+        "gain": paired_gain(out["with *"], out["* dropped"], seed=seed),
+    }
+
+
+def paired_gain(a: list[float], b: list[float], *, seed: int = 0) -> dict:
+    """Mean of ``a - b`` over the same dances, with a 95% bootstrap interval."""
+    d = np.asarray(a) - np.asarray(b)
+    rng = np.random.default_rng(seed)
+    boots = rng.choice(d, size=(10000, len(d))).mean(axis=1)
+    lo, hi = np.percentile(boots, [2.5, 97.5])
+    return {"mean": round(float(d.mean()), 4), "ci95": [round(float(lo), 4), round(float(hi), 4)]}
 
 
 # --- the whole experiment -------------------------------------------------------------------
@@ -577,8 +615,8 @@ def evaluate(
 
 SETTINGS = {
     #          generator steps, train dances, inversion steps, test dances
-    "full": dict(gen_steps=3000, n_train=160, n_val=12, inv_steps=2000, n_test=40),
-    "quick": dict(gen_steps=1500, n_train=80, n_val=6, inv_steps=1000, n_test=12),
+    "full": dict(gen_steps=3000, n_train=160, n_val=12, inv_steps=2000, n_test=40, n_long=12),
+    "quick": dict(gen_steps=2500, n_train=80, n_val=6, inv_steps=1500, n_test=24, n_long=0),
 }
 
 
@@ -588,10 +626,12 @@ def run(
     quick: bool = False,
     projector: str = "mlp",
     rhythm_input: str = "peaks+envelope",
+    lr: float = 2e-3,
     seed: int = 0,
     log=print,
 ):
-    """Run all three stages in ``work``; returns the results dict (also ``results.json``)."""
+    """Run all three stages in ``work`` (the generator is reused when there); returns the
+    results dict (also written to the run folder's ``results.json``)."""
     import torch
 
     from d2m_core.cli import main as d2m
@@ -630,7 +670,7 @@ def run(
     rc = d2m([
         "train", "--backbone", "musicgen", "--model", str(gen_dir), "--data", str(data),
         "--out", str(run_dir), "--projector", projector, "--steps", str(st["inv_steps"]),
-        "--batch-size", "16", "--lr", "2e-3", "--warmup", "50", "--dropout", "0.0",
+        "--batch-size", "16", "--lr", str(lr), "--warmup", "50", "--dropout", "0.0",
         "--clip-hop", "0.64", "--rhythm-input", rhythm_input, "--init-words", "t2p0", "music",
         "--val-every", "100", "--log-every", "50", "--seed", str(seed), "--no-resume", "--quiet",
     ])  # fmt: skip
@@ -641,6 +681,15 @@ def run(
     log("3/3 generating for held-out dances")
     test = dance_specs(st["n_test"], seed=seed + 3, duration_s=CLIP_S, prefix="te")
     summary = evaluate(gen_dir=gen_dir, encoder_dir=run_dir / "encoder", specs=test, seed=seed)
+    long = None
+    if st["n_long"]:
+        log("  ... and music longer than one clip (window by window)")
+        long = evaluate_long(
+            gen_dir=gen_dir,
+            encoder_dir=run_dir / "encoder",
+            specs=dance_specs(st["n_long"], seed=seed + 4, duration_s=15.0, prefix="lo"),
+            seed=seed,
+        )
     results = {
         "settings": {
             **st,
@@ -651,13 +700,20 @@ def run(
         },
         "generator_first_kick_accuracy": acc,
         "results": summary,
+        "long_music": long,
+        "gain_over": {
+            cond: paired_gain(
+                summary["with *"]["per_dance_f"], summary[cond]["per_dance_f"], seed=seed
+            )
+            for cond in ("* dropped", "shuffled dances")
+        },
         "seconds": {
             "generator": round(t_gen, 1),
             "inversion": round(t_inv, 1),
             "total": round(time.perf_counter() - t0, 1),
         },
     }
-    (work / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (run_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     return results
 
 
@@ -667,6 +723,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="the shorter run of the slow test")
     ap.add_argument("--projector", choices=("mlp", "attn_pos"), default="mlp")
     ap.add_argument("--rhythm-input", choices=("peaks", "peaks+envelope"), default="peaks+envelope")
+    ap.add_argument("--lr", type=float, default=2e-3, help="encoder learning rate")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     res = run(
@@ -674,6 +731,7 @@ def main() -> None:
         quick=args.quick,
         projector=args.projector,
         rhythm_input=args.rhythm_input,
+        lr=args.lr,
         seed=args.seed,
     )
     print()
@@ -684,7 +742,20 @@ def main() -> None:
             f"| {cond} | {r['beat_f_measure']:.3f} +- {r['beat_f_measure_sd']:.3f} | {r['bcs']:.3f}"
             f" | {r['bhs']:.3f} | {r['f1_bcs_bhs']:.3f} | {r['n']} |"
         )
-    print(f"\nseconds: {res['seconds']}; results in {args.work / 'results.json'}")
+    for cond, g in res["gain_over"].items():
+        print(
+            f"with * minus {cond}: {g['mean']:+.3f} (95% bootstrap interval"
+            f" {g['ci95'][0]:+.3f} .. {g['ci95'][1]:+.3f})"
+        )
+    if res["long_music"]:
+        lm = res["long_music"]
+        print(
+            f"{lm['duration_s']:g} s music ({lm['windows']} windows): beat F-measure"
+            f" {lm['with *']['beat_f_measure']:.3f} with *, {lm['* dropped']['beat_f_measure']:.3f}"
+            f" with * dropped ({lm['with *']['n']} dances; gain {lm['gain']['mean']:+.3f},"
+            f" 95% interval {lm['gain']['ci95'][0]:+.3f} .. {lm['gain']['ci95'][1]:+.3f})"
+        )
+    print(f"\nseconds: {res['seconds']}; results in {args.work}/run-*/results.json")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ pytest.importorskip("torch")
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "bench_inversion_learns.py"
 
 
+@pytest.mark.slow
 @pytest.mark.proof
 def test_inversion_learns_rhythm_control(tmp_path):
     spec = importlib.util.spec_from_file_location("bench_inversion_learns", BENCH)
@@ -27,6 +28,8 @@ def test_inversion_learns_rhythm_control(tmp_path):
     spec.loader.exec_module(bench)
     res = bench.run(tmp_path, quick=True, log=lambda m: None)
     f = {k: v["beat_f_measure"] for k, v in res["results"].items()}
-    assert f["with *"] > f["* dropped"] + 0.15, f
-    assert f["with *"] > f["shuffled dances"] + 0.15, f
+    print(f"\nbeat F-measure vs held-out visual beats: {f}; paired gains: {res['gain_over']}")
+    for cond in ("* dropped", "shuffled dances"):
+        gain = res["gain_over"][cond]  # paired over the same held-out dances
+        assert gain["mean"] > 0.1 and gain["ci95"][0] > 0, (cond, gain, f)
     assert (tmp_path / "run-mlp-peaks_envelope" / "encoder" / "encoders.safetensors").is_file()
