@@ -12,6 +12,7 @@ import soundfile as sf
 
 torch = pytest.importorskip("torch")
 
+from d2m_core.cli import main  # noqa: E402
 from d2m_core.errors import D2MError  # noqa: E402
 from d2m_core.inversion.adapter import get_adapter, inversion_loss  # noqa: E402
 from d2m_core.inversion.config import EncoderConfig  # noqa: E402
@@ -151,7 +152,6 @@ def test_aistpp_layout(tmp_path):
 
 
 def test_train_command_resumes_and_writes_everything(folder_data, tmp_path, capsys):
-    from d2m_core.cli import main
     from d2m_core.inversion.checkpoint import read_meta
 
     out = tmp_path / "run"
@@ -181,3 +181,30 @@ def test_train_command_resumes_and_writes_everything(folder_data, tmp_path, caps
     # Changing the encoder settings of a run in the same folder is refused.
     assert main([*base[:-1], "attn_pos", "--steps", "6"]) == 2
     assert "other encoder settings" in capsys.readouterr().err
+
+
+def test_train_defaults_follow_the_backbone(tmp_path, capsys, monkeypatch):
+    from d2m_core.training import cli as tcli
+    from d2m_core.training import loop
+
+    seen = {}
+
+    def fake_train(cfg, show_progress=True):
+        seen["cfg"] = cfg
+        raise D2MError("stop here")
+
+    monkeypatch.setattr(loop, "train", fake_train)
+    for backbone, model, lr, epochs, projector in (
+        ("musicgen", "facebook/musicgen-small", 1e-4, 20, "attn_pos"),
+        ("audioldm", "cvssp/audioldm-s-full-v2", 5e-4, 50, "mlp"),
+        ("riffusion", "riffusion/riffusion-model-v1", 5e-4, 50, "mlp"),
+    ):
+        args = ["train", "--backbone", backbone, "--data", str(tmp_path), "--out", str(tmp_path)]
+        assert main(args) == 2 and "stop here" in capsys.readouterr().err
+        c = seen["cfg"]
+        assert (c.model, c.lr, c.epochs, c.projector) == (model, lr, epochs, projector)
+        assert backbone in tcli.BACKBONE_DEFAULTS
+    main(["train", "--backbone", "riffusion", "--model", "debug", "--lr", "1e-3", "--steps", "5",
+          "--projector", "attn_pos", "--data", str(tmp_path), "--out", str(tmp_path)])  # fmt: skip
+    c = seen["cfg"]
+    assert (c.model, c.lr, c.epochs, c.steps, c.projector) == ("debug", 1e-3, None, 5, "attn_pos")

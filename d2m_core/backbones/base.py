@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -86,9 +87,14 @@ def register(cls: type[Backbone]) -> type[Backbone]:
     return cls
 
 
+#: The backbones that ship with d2m, in menu order.
+BUILTIN = ("groove", "musicgen", "audioldm", "riffusion")
+
+
 def _ensure_builtin() -> None:
     # Imported here so that importing the registry never pulls heavy model libraries.
-    from . import groove, musicgen  # noqa: F401
+    for name in BUILTIN:  # this order is the menu's: the offline default first
+        importlib.import_module(f"{__package__}.{name}")
 
 
 def backbone_names() -> list[str]:

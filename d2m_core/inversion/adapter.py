@@ -2,10 +2,12 @@
 
 A backbone joins training by implementing :class:`InversionAdapter` (its text conditioner, how
 target audio becomes cached training targets, and its loss given the injected conditioning)
-and registering it in :data:`ADAPTERS`. MusicGen's adapter is
-:class:`d2m_core.backbones.musicgen.MusicgenInversionAdapter`; an AudioLDM or Riffusion adapter
-would use :class:`~d2m_core.inversion.injection.EmbeddingHookConditioner`, encode targets to
-VAE latents, and return the noise-prediction loss (paper Eq. 2).
+and registering it in :data:`ADAPTERS`. MusicGen's adapter
+(:class:`d2m_core.backbones.musicgen.MusicgenInversionAdapter`) caches Encodec codes and returns
+the codebook cross-entropy (paper Eq. 3); AudioLDM's and Riffusion's
+(:mod:`d2m_core.backbones.audioldm`, :mod:`d2m_core.backbones.riffusion`) inject through
+:class:`~d2m_core.inversion.injection.EmbeddingHookConditioner`, cache VAE latents and return the
+noise-prediction loss (paper Eq. 2, :mod:`d2m_core.backbones.latent_diffusion`).
 
 This module imports torch only when used, so backbone modules can subclass the interface
 without slowing ``d2m --help``.
@@ -32,6 +34,8 @@ if TYPE_CHECKING:  # torch stays unimported until an adapter is built
 #: backbone name -> "module:Class" of its adapter (imported on demand).
 ADAPTERS: dict[str, str] = {
     "musicgen": "d2m_core.backbones.musicgen:MusicgenInversionAdapter",
+    "audioldm": "d2m_core.backbones.audioldm:AudioldmInversionAdapter",
+    "riffusion": "d2m_core.backbones.riffusion:RiffusionInversionAdapter",
 }
 
 

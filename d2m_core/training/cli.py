@@ -20,6 +20,22 @@ encoders to OUT/encoder (pass that folder to `d2m generate --encoder`).
 Many GPUs: accelerate launch --multi_gpu -m d2m_core train ... (same options)."""
 
 
+#: Per-backbone defaults: model, the paper's learning rate, epochs and best projector (§5:
+#: MLP for Riffusion, Attn+Pos for MusicGen). The paper keeps AudioLDM's "default
+#: hyperparameters" for 50 epochs without numbers; it gets Riffusion's settings here.
+BACKBONE_DEFAULTS: dict[str, dict] = {
+    "musicgen": {
+        "model": "facebook/musicgen-small", "lr": 1e-4, "epochs": 20, "projector": "attn_pos",
+    },
+    "audioldm": {
+        "model": "cvssp/audioldm-s-full-v2", "lr": 5e-4, "epochs": 50, "projector": "mlp",
+    },
+    "riffusion": {
+        "model": "riffusion/riffusion-model-v1", "lr": 5e-4, "epochs": 50, "projector": "mlp",
+    },
+}  # fmt: skip
+
+
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``train`` subcommand to the ``d2m`` parser's subparsers."""
     p = sub.add_parser(
@@ -29,12 +45,17 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     g = p.add_argument_group("backbone and data")
-    g.add_argument("--backbone", default="musicgen", help="backbone to train for (musicgen)")
+    g.add_argument(
+        "--backbone",
+        default="musicgen",
+        choices=tuple(BACKBONE_DEFAULTS),
+        help="backbone to train for (default: %(default)s)",
+    )
     g.add_argument(
         "--model",
-        default="facebook/musicgen-small",
         help="model id (from the local Hugging Face cache), folder, or 'debug' (tiny random"
-        " model); default: %(default)s",
+        " model); default: facebook/musicgen-small, cvssp/audioldm-s-full-v2 or"
+        " riffusion/riffusion-model-v1",
     )
     g.add_argument("--data", type=Path, required=True, help="data folder (manifest.csv or AIST++)")
     g.add_argument("--out", type=Path, required=True, help="output folder")
@@ -48,7 +69,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
 
     g = p.add_argument_group("encoders")
-    g.add_argument("--projector", choices=("mlp", "attn_pos"), default="attn_pos")
+    g.add_argument(
+        "--projector",
+        choices=("mlp", "attn_pos"),
+        help="rhythm projector (default: attn_pos for musicgen, mlp for the diffusion backbones)",
+    )
     g.add_argument("--rhythm-input", choices=("peaks", "peaks+envelope"), default="peaks")
     g.add_argument("--hidden", type=int, default=0, help="hidden width (default: text width)")
     g.add_argument("--attn-layers", type=int, default=2)
@@ -62,13 +87,13 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="words whose embeddings * and @ start from (default: rhythm dance)",
     )
 
-    g = p.add_argument_group("optimisation (defaults: the paper's MusicGen settings)")
+    g = p.add_argument_group("optimisation (defaults: the paper's settings for the backbone)")
     length = g.add_mutually_exclusive_group()
-    length.add_argument("--epochs", type=int, help="epochs (default 20)")
+    length.add_argument("--epochs", type=int, help="epochs (default 20 for musicgen, else 50)")
     length.add_argument("--steps", type=int, help="optimiser steps (instead of --epochs)")
     g.add_argument("--batch-size", type=int, default=8, help="clips per device per pass")
     g.add_argument("--grad-accum", type=int, default=1, help="passes per optimiser step")
-    g.add_argument("--lr", type=float, default=1e-4)
+    g.add_argument("--lr", type=float, help="learning rate (default 1e-4 for musicgen, else 5e-4)")
     g.add_argument("--weight-decay", type=float, default=0.01)
     g.add_argument("--betas", type=float, nargs=2, default=(0.9, 0.95), metavar=("B1", "B2"))
     g.add_argument("--grad-clip", type=float, default=1.0)
@@ -94,15 +119,16 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def _cmd_train(args: argparse.Namespace) -> int:
     from .loop import TrainConfig, train
 
+    d = BACKBONE_DEFAULTS[args.backbone]
     cfg = TrainConfig(
         data=args.data,
         out=args.out,
         backbone=args.backbone,
-        model=args.model,
+        model=args.model or d["model"],
         layout=args.layout,
         music_dir=args.music_dir,
         view=args.view,
-        projector=args.projector,
+        projector=args.projector or d["projector"],
         rhythm_input=args.rhythm_input,
         hidden=args.hidden,
         attn_layers=args.attn_layers,
@@ -112,11 +138,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
         init_words=tuple(args.init_words) if args.init_words else None,
         clip_s=args.clip_seconds,
         clip_hop_s=args.clip_hop,
-        epochs=args.epochs if args.epochs is not None else (None if args.steps else 20),
+        epochs=args.epochs if args.epochs is not None else (None if args.steps else d["epochs"]),
         steps=args.steps,
         batch_size=args.batch_size,
         grad_accum=args.grad_accum,
-        lr=args.lr,
+        lr=args.lr if args.lr is not None else d["lr"],
         betas=tuple(args.betas),
         weight_decay=args.weight_decay,
         grad_clip=args.grad_clip,

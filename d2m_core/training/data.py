@@ -385,6 +385,10 @@ def prepare_clips(
     return out
 
 
+def _target_array(a: np.ndarray) -> np.ndarray:
+    return a.astype(np.int64) if a.dtype.kind in "iub" else np.ascontiguousarray(a)
+
+
 class ClipDataset:
     """A torch-style map dataset over a :class:`ClipTable` (dicts of tensors)."""
 
@@ -401,5 +405,6 @@ class ClipDataset:
         return {
             "rhythm": torch.from_numpy(t.rhythm[i]),
             "genre": torch.tensor(t.genre[i]),
-            "targets": torch.from_numpy(t.targets[i].astype(np.int64)),
+            # Codes (MusicGen) as int64 for the embeddings; latents (diffusion) keep their dtype.
+            "targets": torch.from_numpy(_target_array(t.targets[i])),
         }
