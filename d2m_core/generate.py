@@ -5,7 +5,7 @@ result (WAV, or the video with its new soundtrack) is :func:`write_result`.
 
 Zero-shot mode (``zero_shot=True``, ``d2m generate --zero-shot``) makes any backbone follow the
 dance without trained encoders: the pseudo-words are spelled out (``@`` -> the genre's name,
-``*`` -> "a 112 BPM beat", :func:`zero_shot_prompt`), the backbone makes music from that plain
+``*`` -> "a beat at 112 BPM", :func:`zero_shot_prompt`), the backbone makes music from that
 text, and its beats are then moved onto the visual beats by beat-aligned time-warping
 (:func:`d2m_core.align.align_to_beats`: small local stretches, pitch unchanged). The report
 keeps the beat F-measure before and after the warp.
@@ -126,11 +126,12 @@ def zero_shot_prompt(prompt: ParsedPrompt, *, genre: str, tempo_bpm: float) -> s
     """The prompt with ``@`` and ``*`` written out for a backbone without encoders.
 
     ``@`` becomes the genre's name (``middle hip-hop``) and ``*`` the dance's tempo
-    (``a 112 BPM beat``), so ``a @ music with * as the rhythm`` reads ``a house music with a
-    112 BPM beat as the rhythm``.
+    (``a beat at 112 BPM``), so ``a @ music with * as the rhythm`` reads ``a house music with a
+    beat at 112 BPM as the rhythm``.
     """
     return prompt.fill(
-        genre_words=GENRE_LABELS[genre].lower(), rhythm_words=f"a {float(tempo_bpm):.0f} BPM beat"
+        genre_words=GENRE_LABELS[genre].lower(),
+        rhythm_words=f"a beat at {float(tempo_bpm):.0f} BPM",
     )
 
 

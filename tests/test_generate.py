@@ -148,7 +148,7 @@ def test_zero_shot_spells_out_and_aligns(dance):
     res = generate_music(dance, genre="house", seed=0, zero_shot=True)
     zs = res.zero_shot
     bpm = f"{dance.tempo.bpm:.0f} BPM"
-    assert zs["prompt_sent"] == f"a house music with a {bpm} beat as the rhythm"
+    assert zs["prompt_sent"] == f"a house music with a beat at {bpm} as the rhythm"
     assert res.backbone_prompt == zs["prompt_sent"] and res.prompt.has_rhythm
     assert zs["aligned"] and zs["pitch_kept"]
     assert zs["f_measure_after"] >= 0.8 > zs["f_measure_before"] + 0.2, zs
@@ -182,7 +182,7 @@ def test_cli_zero_shot_musicgen_debug(tmp_path, capsys):
     assert main([*args, "--zero-shot", "-o", str(out), "--json", str(js)]) == 0  # ...or this
     rep = json.loads(js.read_text())
     sent = rep["zero_shot"]["prompt_sent"]
-    assert sent == f"a krump music with a {rep['tempo_bpm']:.0f} BPM beat as the rhythm"
+    assert sent == f"a krump music with a beat at {rep['tempo_bpm']:.0f} BPM as the rhythm"
     assert {"f_measure_before", "f_measure_after", "pitch_kept"} <= set(rep["zero_shot"])
     assert sf.info(out).duration == pytest.approx(4.0, abs=0.01)
     assert "zero-shot sync: beat F-measure" in capsys.readouterr().out

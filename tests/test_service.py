@@ -132,7 +132,7 @@ def test_keypoints_analyze_generate_and_reuse(pipe):
 
     g3 = pipe.generate(EXAMPLE_NPZ, key="dance", genre="house", zero_shot=True)
     zs = g3.report["zero_shot"]
-    assert zs["aligned"] and "house music with a 112 BPM beat" in zs["prompt_sent"]
+    assert zs["aligned"] and "house music with a beat at 112 BPM" in zs["prompt_sent"]
     assert "Zero-shot sync" in g3.markdown() and "→" in g3.markdown()
 
 
