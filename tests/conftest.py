@@ -1,8 +1,9 @@
-"""Shared test fixtures: the real test data beside the project, and synthetic video writers."""
+"""Shared test fixtures: the real test data beside the project, synthetic video writers, click
+tracks, and one torch thread for the tiny-model tests."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -125,3 +126,31 @@ def dancer_frames(shared_data: Path) -> tuple[list[np.ndarray], float]:
         if len(frames) == 48:
             break
     return frames, probe_video(path).fps
+
+
+@pytest.fixture(scope="module")
+def one_thread() -> Iterator[None]:
+    """One torch thread for a module's tests (``pytestmark = pytest.mark.usefixtures(
+    "one_thread")``): tiny models run faster on one, and far faster on a busy CI machine."""
+    torch = pytest.importorskip("torch")
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _click_track(beats: Sequence[float], duration_s: float, sr: int = 16000) -> np.ndarray:
+    y = np.zeros(int(duration_s * sr), np.float32)
+    n = 600
+    seg = np.exp(-np.arange(n) / 150) * np.sin(2 * np.pi * 180 * np.arange(n) / sr)
+    for b in beats:
+        a = int(b * sr)
+        y[a : a + n] += seg[: len(y[a : a + n])]
+    return y
+
+
+@pytest.fixture(scope="session")
+def click_track() -> Callable[..., np.ndarray]:
+    """Factory: ``click_track(beats_s, duration_s, sr=16000)`` -> float32 mono music with a
+    decaying 180 Hz click (37.5 ms) on every beat."""
+    return _click_track

@@ -26,13 +26,7 @@ from d2m_core.synth_dance import synthetic_dance  # noqa: E402
 SR = 16000
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny models: one thread is faster, and far faster on a busy CI machine.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one thread
 
 
 @pytest.fixture(scope="module")
@@ -402,18 +396,8 @@ def test_without_encoders_plain_text_only(dance):
 # --- the commands -------------------------------------------------------------------------------
 
 
-def _clicks(beats, duration_s, sr=SR):
-    y = np.zeros(int(duration_s * sr), np.float32)
-    n = 600
-    seg = np.exp(-np.arange(n) / 150) * np.sin(2 * np.pi * 180 * np.arange(n) / sr)
-    for b in beats:
-        a = int(b * sr)
-        y[a : a + n] += seg[: len(y[a : a + n])]
-    return y
-
-
 @pytest.mark.filterwarnings("ignore:Trying to estimate tuning")  # zero-shot sync on noise
-def test_train_then_generate_commands(tmp_path, capsys):
+def test_train_then_generate_commands(tmp_path, capsys, click_track):
     from d2m_core.cli import main
 
     data = tmp_path / "data"
@@ -423,7 +407,7 @@ def test_train_then_generate_commands(tmp_path, capsys):
                                              (90, "pop", "val")]):  # fmt: skip
         m = synthetic_dance(bpm=bpm, duration_s=3.0, fps=60, seed=i)
         arrays[f"d{i}"] = m.keypoints
-        sf.write(data / f"a{i}.wav", _clicks(m.meta["beats_s"], 3.0), SR)
+        sf.write(data / f"a{i}.wav", click_track(m.meta["beats_s"], 3.0), SR)
         rows.append(f"dances.npz#d{i},a{i}.wav,{genre},{split}")
     np.savez(data / "dances.npz", fps=np.float32(60), **arrays)
     (data / "manifest.csv").write_text("\n".join(rows) + "\n")

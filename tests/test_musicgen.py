@@ -19,14 +19,7 @@ from d2m_core.inversion.encoders import InversionEncoders  # noqa: E402
 from d2m_core.prompt import parse_prompt  # noqa: E402
 from d2m_core.synth_dance import synthetic_dance  # noqa: E402
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny models: one thread is faster, and far faster on a busy CI machine.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one thread
 
 
 @pytest.fixture(scope="module")

@@ -27,13 +27,7 @@ from d2m_core.synth_dance import synthetic_dance  # noqa: E402
 PROMPT = "a @ music with * as the rhythm"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny models: one thread is faster, and far faster on a busy CI machine.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one thread
 
 
 @pytest.fixture(scope="module")
@@ -352,18 +346,8 @@ def test_zero_shot_without_encoders(dance):
 # --- the commands -------------------------------------------------------------------------------
 
 
-def _clicks(beats, duration_s, sr=16000):
-    y = np.zeros(int(duration_s * sr), np.float32)
-    n = 600
-    for b in beats:
-        a = int(b * sr)
-        seg = np.exp(-np.arange(n) / 150) * np.sin(2 * np.pi * 180 * np.arange(n) / sr)
-        y[a : a + n] += seg[: len(y[a : a + n])]
-    return y
-
-
 @pytest.fixture(scope="module")
-def folder_data(tmp_path_factory):
+def folder_data(tmp_path_factory, click_track):
     """A manifest dataset: 3 synthetic dances (npz entries) with click-track music."""
     root = tmp_path_factory.mktemp("data")
     rows, arrays = ["motion,audio,genre,split"], {}
@@ -371,7 +355,7 @@ def folder_data(tmp_path_factory):
                                              (90, "pop", "val")]):  # fmt: skip
         m = synthetic_dance(bpm=bpm, duration_s=2.7, fps=60, seed=i)
         arrays[f"d{i}"] = m.keypoints
-        sf.write(root / f"a{i}.wav", _clicks(m.meta["beats_s"], 2.7), 16000)
+        sf.write(root / f"a{i}.wav", click_track(m.meta["beats_s"], 2.7), 16000)
         rows.append(f"dances.npz#d{i},a{i}.wav,{genre},{split}")
     np.savez(root / "dances.npz", fps=np.float32(60), **arrays)
     (root / "manifest.csv").write_text("\n".join(rows) + "\n")

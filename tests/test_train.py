@@ -20,28 +20,11 @@ from d2m_core.inversion.encoders import InversionEncoders  # noqa: E402
 from d2m_core.synth_dance import synthetic_dance  # noqa: E402
 from d2m_core.training.data import clip_starts, find_pairs, prepare_clips  # noqa: E402
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny models: one thread is faster, and far faster on a busy CI machine.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def _clicks(beats, duration_s, sr=16000):
-    y = np.zeros(int(duration_s * sr), np.float32)
-    n = 600
-    for b in beats:
-        a = int(b * sr)
-        seg = np.exp(-np.arange(n) / 150) * np.sin(2 * np.pi * 180 * np.arange(n) / sr)
-        y[a : a + n] += seg[: len(y[a : a + n])]
-    return y
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one thread
 
 
 @pytest.fixture(scope="module")
-def folder_data(tmp_path_factory):
+def folder_data(tmp_path_factory, click_track):
     """A manifest dataset: 4 synthetic dances (npz entries) with click-track music."""
     root = tmp_path_factory.mktemp("data")
     rows, arrays = ["motion,audio,genre,split"], {}
@@ -50,7 +33,7 @@ def folder_data(tmp_path_factory):
     for i, (bpm, genre, split) in enumerate(specs):
         m = synthetic_dance(bpm=bpm, duration_s=3.0, fps=60, seed=i)
         arrays[f"d{i}"] = m.keypoints
-        sf.write(root / f"a{i}.wav", _clicks(m.meta["beats_s"], 3.0), 16000)
+        sf.write(root / f"a{i}.wav", click_track(m.meta["beats_s"], 3.0), 16000)
         rows.append(f"dances.npz#d{i},a{i}.wav,{genre},{split}")
     np.savez(root / "dances.npz", fps=np.float32(60), **arrays)
     (root / "manifest.csv").write_text("\n".join(rows) + "\n")

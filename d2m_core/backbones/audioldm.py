@@ -86,11 +86,11 @@ import numpy as np
 from ..analysis import Analysis
 from ..errors import D2MError
 from ..inversion.adapter import InversionAdapter
-from ..prompt import GENRE_TOKEN, RHYTHM_TOKEN, ParsedPrompt
+from ..prompt import ParsedPrompt
 from ..rhythm import RhythmFeatures
-from .base import Backbone, Progress, register
+from .base import Progress, register
+from .encoded import DEBUG_MODEL, EncodedBackbone
 from .latent_diffusion import (
-    DEBUG_MODEL,
     denoise,
     model_ref,
     noise_prediction_loss,
@@ -120,20 +120,10 @@ _TARGET_FORMAT = "float16"
 
 
 def model_availability(model: str, *, cache_dir: str | Path | None = None) -> tuple[bool, str]:
-    """Whether AudioLDM ``model`` can be loaded here without any download.
-
-    Parameters
-    ----------
-    model : str
-        ``debug``, a local pipeline folder, or a Hugging Face id (local cache only).
-    cache_dir : str or Path, optional
-        Hugging Face hub cache (default: ``HF_HUB_CACHE``).
-
-    Returns
-    -------
-    (bool, str)
-        Ready or not, and a one-line reason / how to get it.
-    """
+    """Whether AudioLDM ``model`` (``debug``, a local pipeline folder, or a Hugging Face id) can
+    be loaded here without any download: ready or not, and a one-line reason / how to get it
+    (:func:`~d2m_core.backbones.latent_diffusion.pipeline_availability` with
+    :data:`COMPONENTS`; ``cache_dir`` is the Hugging Face hub cache)."""
     return pipeline_availability(
         str(model), family="AudioLDM", components=COMPONENTS, cache_dir=cache_dir
     )
@@ -492,12 +482,6 @@ def load_audioldm(model: str, *, device: str = "cpu", half: bool = False) -> Loa
         return _load_cached(str(model), str(device), bool(half))
 
 
-def default_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 # --- text conditioning --------------------------------------------------------------------------
 
 
@@ -852,14 +836,8 @@ class AudioldmInversionAdapter(InversionAdapter):
 # --- the backbone -------------------------------------------------------------------------------
 
 
-def _encoder_meta(encoder: object) -> dict:
-    from ..inversion.checkpoint import read_meta
-
-    return read_meta(Path(str(encoder)).expanduser())
-
-
 @register
-class AudioldmBackbone(Backbone):
+class AudioldmBackbone(EncodedBackbone):
     """AudioLDM driven by the dance through trained rhythm and genre encoders (or text alone).
 
     Parameters
@@ -887,24 +865,9 @@ class AudioldmBackbone(Backbone):
     name = "audioldm"
     label = "AudioLDM (dance encoders, or zero-shot; a GPU for real models)"
     sample_rate = 16000
-
-    @classmethod
-    def availability(cls, **options: object) -> tuple[bool, str]:
-        model = options.get("model")
-        if model is not None:
-            ok, why = model_availability(str(model))
-            if not ok:
-                return False, why
-        encoder = options.get("encoder")
-        if encoder is None:
-            return model_availability(str(model or DEFAULT_MODEL))
-        try:
-            meta = _encoder_meta(encoder)
-        except D2MError as exc:
-            return False, str(exc)
-        if meta.get("backbone") != cls.name:
-            return False, f"encoder {encoder} was trained for backbone '{meta.get('backbone')}'"
-        return model_availability(str(model or meta.get("model", DEFAULT_MODEL)))
+    family = "AudioLDM"
+    default_model = DEFAULT_MODEL
+    model_availability = staticmethod(model_availability)
 
     def __init__(
         self,
@@ -918,26 +881,12 @@ class AudioldmBackbone(Backbone):
     ) -> None:
         import torch
 
-        from ..inversion.checkpoint import load_encoders
-
-        meta = {} if encoder is None else _encoder_meta(encoder)
-        self.model_name = str(model or meta.get("model") or DEFAULT_MODEL)
-        self.device = str(device or default_device())
+        self._choose_model(model, encoder, device)
         self.la = load_audioldm(
             self.model_name, device=self.device, half=self.device.startswith("cuda")
         )
         self.conditioner = make_conditioner(self.la)
-        self.encoders = self.cfg = None
-        self.meta = meta
-        if encoder is not None:
-            self.encoders, self.meta = load_encoders(
-                Path(str(encoder)).expanduser(),
-                text_width=self.conditioner.width,
-                backbone=self.name,
-                model_name=self.model_name,
-                device=self.device,
-            )
-            self.cfg = self.encoders.cfg
+        self._load_encoders(encoder)
         self.window_s = self.cfg.clip_s if self.cfg else TEXT_WINDOW_S
         self.window_overlap = float(0.25 if window_overlap is None else window_overlap)
         if not 0.0 <= self.window_overlap < 1.0:
@@ -975,40 +924,11 @@ class AudioldmBackbone(Backbone):
         feats: RhythmFeatures | None = None,
     ) -> torch.Tensor:
         """The UNet's condition ``(1, P)`` for a window starting at ``start_s`` of the dance
-        (``feats``: its rhythm features, computed if not given)."""
-        import torch
-
-        from ..inversion.features import motion_rhythm, rhythm_input
-
-        if self.encoders is None:
-            return self.text_conditioning(prompt)
-        if genre not in self.cfg.genres:
-            raise D2MError(
-                f"genre '{genre}' is not one the encoders know: {', '.join(self.cfg.genres)}"
-            )
-        if feats is None:
-            feats = motion_rhythm(analysis.motion, cfg=self.cfg)
-        r = torch.as_tensor(rhythm_input(feats, cfg=self.cfg, start_s=start_s)[None])
-        g = torch.tensor([self.cfg.genres.index(genre)])
-        with torch.no_grad():
-            r_emb, g_emb = self.encoders(r.to(self.device), g.to(self.device))
-            cond, _ = self.conditioner.encode(
-                [prompt.text], {RHYTHM_TOKEN: r_emb, GENRE_TOKEN: g_emb}
-            )
-        return cond
-
-    def text_conditioning(self, prompt: ParsedPrompt) -> torch.Tensor:
-        """Plain text condition ``(1, P)`` (no encoders)."""
-        import torch
-
-        if prompt.has_rhythm or prompt.has_genre:
-            raise D2MError(
-                "this AudioLDM has no dance encoders, so @ and * mean nothing to it: pass"
-                " --encoder DIR (train one with `d2m train --backbone audioldm`) or use"
-                " --zero-shot, which writes the genre and tempo into the prompt"
-            )
-        with torch.no_grad():
-            cond, _ = self.conditioner.encode([prompt.text], {})
+        (``feats``: its rhythm features, computed if not given; see
+        :meth:`~d2m_core.backbones.encoded.EncodedBackbone.dance_conditioning`)."""
+        cond, _ = self.dance_conditioning(
+            analysis=analysis, prompt=prompt, genre=genre, start_s=start_s, feats=feats
+        )
         return cond
 
     def generate(
@@ -1023,17 +943,11 @@ class AudioldmBackbone(Backbone):
     ) -> np.ndarray:
         import torch
 
-        from ..inversion.features import motion_rhythm
-
         rate = self.la.latent_rate
         total = max(1, int(math.ceil(float(duration_s) * rate)))
         plan = self.window_plan(total)
         win = self.window_frames
-        if self.encoders is None:
-            self.text_conditioning(prompt)  # a prompt it cannot use fails before any sampling
-            feats = None
-        else:
-            feats = motion_rhythm(analysis.motion, cfg=self.cfg)  # once, not per window
+        feats = self.dance_features(analysis, prompt)  # a bad prompt fails before any sampling
         n = len(plan)
         with self._lock, torch.no_grad():
             gen = torch.Generator().manual_seed(int(seed))

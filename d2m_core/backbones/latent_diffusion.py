@@ -22,25 +22,21 @@ needs the injected text states, continuation needs the known latents re-noised a
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import D2MError
+from .encoded import DEBUG_MODEL, hub_cached, looks_like_path
 
 if TYPE_CHECKING:
     import torch
-
-DEBUG_MODEL = "debug"
 
 UnetFn = Callable[["torch.Tensor", "torch.Tensor", Any], "torch.Tensor"]
 
 
 # --- finding models (torch-free) ----------------------------------------------------------------
-
-
-def looks_like_path(model: str) -> bool:
-    return model.startswith((".", "/", "~")) or "\\" in model or model.count("/") > 1
 
 
 def pipeline_availability(
@@ -82,14 +78,7 @@ def pipeline_availability(
         return True, f"local folder {p}"
     if looks_like_path(model):
         return False, f"model folder {p} not found"
-    from huggingface_hub import try_to_load_from_cache
-
-    def cached(name: str) -> bool:
-        try:
-            return isinstance(try_to_load_from_cache(model, name, cache_dir=cache_dir), str)
-        except Exception:  # noqa: BLE001 - malformed ids are simply "not cached"
-            return False
-
+    cached = functools.partial(hub_cached, model, cache_dir=cache_dir)
     if not cached("model_index.json"):
         return False, hint
     missing = [c for c in components if not cached(f"{c}/config.json")]

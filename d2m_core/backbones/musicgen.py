@@ -53,9 +53,9 @@ import numpy as np
 from ..analysis import Analysis
 from ..errors import D2MError
 from ..inversion.adapter import InversionAdapter
-from ..prompt import GENRE_TOKEN, RHYTHM_TOKEN, ParsedPrompt
-from ..rhythm import RhythmFeatures
-from .base import Backbone, Progress, register
+from ..prompt import ParsedPrompt
+from .base import Progress, register
+from .encoded import DEBUG_MODEL, EncodedBackbone, hub_cached, looks_like_path
 
 if TYPE_CHECKING:
     import torch
@@ -67,7 +67,6 @@ KNOWN_MODELS = (
     "facebook/musicgen-large",
     "facebook/musicgen-melody",
 )
-DEBUG_MODEL = "debug"
 #: Window length without encoders, seconds (MusicGen's training clips).
 TEXT_WINDOW_S = 30.0
 _WEIGHT_FILES = (
@@ -80,10 +79,6 @@ _TOKENIZER_FILES = ("tokenizer.json", "spiece.model")
 
 
 # --- finding models (torch-free) ----------------------------------------------------------------
-
-
-def _looks_like_path(model: str) -> bool:
-    return model.startswith((".", "/", "~")) or "\\" in model or model.count("/") > 1
 
 
 def _download_hint(model: str) -> str:
@@ -118,16 +113,9 @@ def model_availability(model: str, *, cache_dir: str | Path | None = None) -> tu
         if not any((p / f).is_file() for f in _WEIGHT_FILES):
             return False, f"{p} has no model weights (model.safetensors or pytorch_model.bin)"
         return True, f"local folder {p}"
-    if _looks_like_path(model):
+    if looks_like_path(model):
         return False, f"model folder {p} not found"
-    from huggingface_hub import try_to_load_from_cache
-
-    def cached(name: str) -> bool:
-        try:
-            return isinstance(try_to_load_from_cache(model, name, cache_dir=cache_dir), str)
-        except Exception:  # noqa: BLE001 - malformed ids are simply "not cached"
-            return False
-
+    cached = functools.partial(hub_cached, model, cache_dir=cache_dir)
     if not cached("config.json") or not any(cached(f) for f in _WEIGHT_FILES):
         return False, _download_hint(model)
     if not any(cached(f) for f in _TOKENIZER_FILES):
@@ -321,12 +309,6 @@ def load_musicgen(model: str, *, device: str = "cpu", half: bool = False) -> Loa
     """
     with _LOAD_LOCK:
         return _load_cached(str(model), str(device), bool(half))
-
-
-def default_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 # --- decoder conditioning, delay pattern, loss, sampling ----------------------------------------
@@ -658,14 +640,8 @@ class MusicgenInversionAdapter(InversionAdapter):
 # --- the backbone -------------------------------------------------------------------------------
 
 
-def _encoder_meta(encoder: object) -> dict:
-    from ..inversion.checkpoint import read_meta
-
-    return read_meta(Path(str(encoder)).expanduser())
-
-
 @register
-class MusicgenBackbone(Backbone):
+class MusicgenBackbone(EncodedBackbone):
     """MusicGen driven by the dance through trained rhythm and genre encoders (or text alone).
 
     Parameters
@@ -698,24 +674,9 @@ class MusicgenBackbone(Backbone):
     name = "musicgen"
     label = "MusicGen (dance encoders, or zero-shot; a GPU for real models)"
     sample_rate = 32000
-
-    @classmethod
-    def availability(cls, **options: object) -> tuple[bool, str]:
-        model = options.get("model")
-        if model is not None:
-            ok, why = model_availability(str(model))
-            if not ok:
-                return False, why
-        encoder = options.get("encoder")
-        if encoder is None:
-            return model_availability(str(model or DEFAULT_MODEL))
-        try:
-            meta = _encoder_meta(encoder)
-        except D2MError as exc:
-            return False, str(exc)
-        if meta.get("backbone") != cls.name:
-            return False, f"encoder {encoder} was trained for backbone '{meta.get('backbone')}'"
-        return model_availability(str(model or meta.get("model", DEFAULT_MODEL)))
+    family = "MusicGen"
+    default_model = DEFAULT_MODEL
+    model_availability = staticmethod(model_availability)
 
     def __init__(
         self,
@@ -729,31 +690,15 @@ class MusicgenBackbone(Backbone):
         window_overlap: float | None = None,
         steps: int | None = None,
     ) -> None:
-        import torch
-
-        from ..inversion.checkpoint import load_encoders
-
-        meta = {} if encoder is None else _encoder_meta(encoder)
-        self.model_name = str(model or meta.get("model") or DEFAULT_MODEL)
-        self.device = str(device or default_device())
-        half = self.device.startswith("cuda")
-        self.lm = load_musicgen(self.model_name, device=self.device, half=half)
         from ..inversion.injection import InputsEmbedsConditioner
 
+        self._choose_model(model, encoder, device)
+        half = self.device.startswith("cuda")
+        self.lm = load_musicgen(self.model_name, device=self.device, half=half)
         self.conditioner = InputsEmbedsConditioner(
             tokenizer=self.lm.tokenizer, text_model=self.lm.model.text_encoder
         )
-        self.encoders = self.cfg = None
-        self.meta = meta
-        if encoder is not None:
-            self.encoders, self.meta = load_encoders(
-                Path(str(encoder)).expanduser(),
-                text_width=self.conditioner.width,
-                backbone=self.name,
-                model_name=self.model_name,
-                device=self.device,
-            )
-            self.cfg = self.encoders.cfg
+        self._load_encoders(encoder)
         self.window_s = self.cfg.clip_s if self.cfg else TEXT_WINDOW_S
         if window_overlap is None:
             window_overlap = 0.25 if self.cfg else 0.4
@@ -764,7 +709,6 @@ class MusicgenBackbone(Backbone):
         self.temperature = float(temperature)
         self.window_overlap = float(window_overlap)
         self._lock = threading.Lock()
-        del torch
 
     def window_plan(self, total_frames: int) -> list[tuple[int, int]]:
         """``(start, prompt)`` code frames of each generation window.
@@ -780,47 +724,9 @@ class MusicgenBackbone(Backbone):
             produced += win - overlap
         return plan
 
-    def conditioning(
-        self,
-        *,
-        analysis: Analysis,
-        prompt: ParsedPrompt,
-        genre: str,
-        start_s: float,
-        feats: RhythmFeatures | None = None,
-    ):
-        """Text conditioning ``(hidden (1, S, W), mask (1, S))`` for a window starting at
-        ``start_s`` of the dance (``feats``: its rhythm features, computed if not given)."""
-        import torch
-
-        from ..inversion.features import motion_rhythm, rhythm_input
-
-        if self.encoders is None:
-            return self.text_conditioning(prompt)
-        if genre not in self.cfg.genres:
-            raise D2MError(
-                f"genre '{genre}' is not one the encoders know: {', '.join(self.cfg.genres)}"
-            )
-        if feats is None:
-            feats = motion_rhythm(analysis.motion, cfg=self.cfg)
-        r = torch.as_tensor(rhythm_input(feats, cfg=self.cfg, start_s=start_s)[None])
-        g = torch.tensor([self.cfg.genres.index(genre)])
-        with torch.no_grad():
-            r_emb, g_emb = self.encoders(r.to(self.device), g.to(self.device))
-            return self.conditioner.encode([prompt.text], {RHYTHM_TOKEN: r_emb, GENRE_TOKEN: g_emb})
-
-    def text_conditioning(self, prompt: ParsedPrompt):
-        """Plain text conditioning ``(hidden (1, S, W), mask (1, S))`` (no encoders)."""
-        import torch
-
-        if prompt.has_rhythm or prompt.has_genre:
-            raise D2MError(
-                "this MusicGen has no dance encoders, so @ and * mean nothing to it: pass"
-                " --encoder DIR (train one with `d2m train --backbone musicgen`) or use"
-                " --zero-shot, which writes the genre and tempo into the prompt"
-            )
-        with torch.no_grad():
-            return self.conditioner.encode([prompt.text], {})
+    #: Text conditioning ``(hidden (1, S, W), mask (1, S))`` for a window starting at
+    #: ``start_s`` of the dance: T5's states, which the decoder takes as they are.
+    conditioning = EncodedBackbone.dance_conditioning
 
     def generate(
         self,
@@ -838,13 +744,7 @@ class MusicgenBackbone(Backbone):
         total = max(1, int(math.ceil(float(duration_s) * fr)))
         plan = self.window_plan(total)
         win = int(round(self.window_s * fr))
-        from ..inversion.features import motion_rhythm
-
-        if self.encoders is None:
-            self.text_conditioning(prompt)  # a prompt it cannot use fails before any sampling
-            feats = None
-        else:
-            feats = motion_rhythm(analysis.motion, cfg=self.cfg)  # once, not per window
+        feats = self.dance_features(analysis, prompt)  # a bad prompt fails before any sampling
         with self._lock, torch.no_grad():
             gen = torch.Generator(device=self.device).manual_seed(int(seed))
             codes = None

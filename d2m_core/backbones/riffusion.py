@@ -76,11 +76,11 @@ from .. import riffusion_spec as rs
 from ..analysis import Analysis
 from ..errors import D2MError
 from ..inversion.adapter import InversionAdapter
-from ..prompt import GENRE_TOKEN, RHYTHM_TOKEN, ParsedPrompt
+from ..prompt import ParsedPrompt
 from ..rhythm import RhythmFeatures
-from .base import Backbone, Progress, register
+from .base import Progress, register
+from .encoded import DEBUG_MODEL, EncodedBackbone
 from .latent_diffusion import (
-    DEBUG_MODEL,
     denoise,
     model_ref,
     noise_prediction_loss,
@@ -117,20 +117,10 @@ TARGET_FORMAT = "float16"
 
 
 def model_availability(model: str, *, cache_dir: str | Path | None = None) -> tuple[bool, str]:
-    """Whether Riffusion ``model`` can be loaded here without any download.
-
-    Parameters
-    ----------
-    model : str
-        ``debug``, a local pipeline folder, or a Hugging Face id (local cache only).
-    cache_dir : str or Path, optional
-        Hugging Face hub cache (default: ``HF_HUB_CACHE``).
-
-    Returns
-    -------
-    (bool, str)
-        Ready or not, and a one-line reason / how to get it.
-    """
+    """Whether Riffusion ``model`` (``debug``, a local pipeline folder, or a Hugging Face id) can
+    be loaded here without any download: ready or not, and a one-line reason / how to get it
+    (:func:`~d2m_core.backbones.latent_diffusion.pipeline_availability` with
+    :data:`COMPONENTS`; ``cache_dir`` is the Hugging Face hub cache)."""
     return pipeline_availability(
         str(model), family=FAMILY, components=COMPONENTS, cache_dir=cache_dir
     )
@@ -604,7 +594,7 @@ class RiffusionInversionAdapter(InversionAdapter):
 
 
 @register
-class RiffusionBackbone(Backbone):
+class RiffusionBackbone(EncodedBackbone):
     """Riffusion driven by the dance through trained rhythm and genre encoders (or zero-shot).
 
     Parameters
@@ -630,26 +620,9 @@ class RiffusionBackbone(Backbone):
     name = "riffusion"
     label = "Riffusion (dance encoders, or zero-shot; a GPU for real models)"
     sample_rate = rs.SAMPLE_RATE
-
-    @classmethod
-    def availability(cls, **options: object) -> tuple[bool, str]:
-        from ..inversion.checkpoint import read_meta
-
-        model = options.get("model")
-        encoder = options.get("encoder")
-        if encoder is None:
-            return model_availability(str(model or DEFAULT_MODEL))
-        if model is not None:
-            ok, why = model_availability(str(model))
-            if not ok:
-                return False, why
-        try:
-            meta = read_meta(Path(str(encoder)).expanduser())
-        except D2MError as exc:
-            return False, str(exc)
-        if meta.get("backbone") != cls.name:
-            return False, f"encoder {encoder} was trained for backbone '{meta.get('backbone')}'"
-        return model_availability(str(model or meta.get("model", DEFAULT_MODEL)))
+    family = FAMILY
+    default_model = DEFAULT_MODEL
+    model_availability = staticmethod(model_availability)
 
     def __init__(
         self,
@@ -661,27 +634,12 @@ class RiffusionBackbone(Backbone):
         device: str | None = None,
         window_overlap: float | None = None,
     ) -> None:
-        from ..inversion.checkpoint import load_encoders, read_meta
-        from .musicgen import default_device
-
-        meta = read_meta(Path(str(encoder)).expanduser()) if encoder is not None else {}
-        self.model_name = str(model or meta.get("model") or DEFAULT_MODEL)
-        self.device = str(device or default_device())
+        self._choose_model(model, encoder, device)
         self.lr = load_riffusion(
             self.model_name, device=self.device, half=self.device.startswith("cuda")
         )
         self.conditioner = make_conditioner(self.lr)
-        self.encoders = self.cfg = None
-        self.meta = meta
-        if encoder is not None:
-            self.encoders, self.meta = load_encoders(
-                Path(str(encoder)).expanduser(),
-                text_width=self.conditioner.width,
-                backbone=self.name,
-                model_name=self.model_name,
-                device=self.device,
-            )
-            self.cfg = self.encoders.cfg
+        self._load_encoders(encoder)
         self.guidance = float(guidance if guidance is not None else DEFAULT_GUIDANCE)
         self.steps = int(steps if steps is not None else DEFAULT_STEPS)
         if self.steps < 1:
@@ -716,15 +674,6 @@ class RiffusionBackbone(Backbone):
 
     # -- conditioning
 
-    def check_prompt(self, prompt: ParsedPrompt) -> None:
-        """Raise a D2MError if the prompt needs encoders this backbone does not have."""
-        if self.encoders is None and (prompt.has_rhythm or prompt.has_genre):
-            raise D2MError(
-                f"riffusion has no dance encoders, so the pseudo-words @ / * in"
-                f" '{prompt.text}' mean nothing to it: pass --encoder DIR or use --zero-shot"
-                " (which spells them out as words)"
-            )
-
     def unconditional(self) -> torch.Tensor:
         """The empty prompt's CLIP states ``(1, 77, W)`` (cached)."""
         import torch
@@ -744,27 +693,12 @@ class RiffusionBackbone(Backbone):
         feats: RhythmFeatures | None = None,
     ) -> torch.Tensor:
         """CLIP states ``(1, 77, W)`` for a window starting at ``start_s`` of the dance
-        (``feats``: its rhythm features, computed if not given; unused without encoders)."""
-        import torch
-
-        from ..inversion.features import motion_rhythm, rhythm_input
-
-        self.check_prompt(prompt)
-        with torch.no_grad():
-            if self.encoders is None:
-                return self.conditioner.encode([prompt.text], {})[0]
-            cfg = self.cfg
-            if genre not in cfg.genres:
-                raise D2MError(
-                    f"genre '{genre}' is not one the encoders know: {', '.join(cfg.genres)}"
-                )
-            if feats is None:
-                feats = motion_rhythm(analysis.motion, cfg=cfg)
-            r = torch.as_tensor(rhythm_input(feats, cfg=cfg, start_s=start_s)[None])
-            g = torch.tensor([cfg.genres.index(genre)])
-            r_emb, g_emb = self.encoders(r.to(self.device), g.to(self.device))
-            pseudo = {RHYTHM_TOKEN: r_emb, GENRE_TOKEN: g_emb}
-            return self.conditioner.encode([prompt.text], pseudo)[0]
+        (``feats``: its rhythm features, computed if not given; unused without encoders; see
+        :meth:`~d2m_core.backbones.encoded.EncodedBackbone.dance_conditioning`)."""
+        states, _ = self.dance_conditioning(
+            analysis=analysis, prompt=prompt, genre=genre, start_s=start_s, feats=feats
+        )
+        return states
 
     # -- sampling
 
@@ -819,13 +753,8 @@ class RiffusionBackbone(Backbone):
         starts with the last ``known`` frames of window ``k - 1``, unchanged."""
         import torch
 
-        from ..inversion.features import motion_rhythm
-
-        self.check_prompt(prompt)
+        feats = self.dance_features(analysis, prompt)  # a bad prompt fails before any sampling
         plan = self.window_plan(total_frames)
-        feats = None
-        if self.encoders is not None:
-            feats = motion_rhythm(analysis.motion, cfg=self.cfg)  # once, not per window
         gen = torch.Generator().manual_seed(int(seed))
         windows: list[torch.Tensor] = []
         for i, (start, k) in enumerate(plan):
