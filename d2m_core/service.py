@@ -333,12 +333,32 @@ def backbone_choices() -> list[tuple[str, str]]:
 
 
 def unavailable_backbones_note() -> str:
-    """One line naming the backbones that cannot run here and why ('' when all can)."""
+    """One line naming the backbones that cannot run here and why ('' when all can).
+
+    Backbones whose weights are missing are grouped into one short hint (the app's user
+    cannot pass ``--model``; the server's owner downloads or sets ``D2M_<BACKBONE>_MODEL``);
+    any other reason is given in full.
+    """
     from .backbones.base import backbone_info, backbone_names
 
     infos = [backbone_info(n, **backbone_settings(n)) for n in backbone_names()]
-    off = [f"{b.name} ({b.reason})" for b in infos if not b.available]
-    return ("Not available here: " + "; ".join(off)) if off else ""
+    missing, other = [], []
+    for b in infos:
+        if b.available:
+            continue
+        m = re.search(r"model '([^']+)' is not on this machine", b.reason)
+        if m and "D2M_" not in b.reason:
+            missing.append(f"{b.name} (`huggingface-cli download {m.group(1)}`)")
+        else:
+            other.append(f"{b.name} ({b.reason})")
+    parts = []
+    if missing:
+        parts.append(
+            "no weights on this machine for " + ", ".join(missing) + ": download once, or set"
+            " D2M_<BACKBONE>_MODEL to a model folder, and restart"
+        )
+    parts += other
+    return ("Not available here: " + "; ".join(parts)) if parts else ""
 
 
 def zero_shot_state(name: str) -> tuple[bool, bool, str]:

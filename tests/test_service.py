@@ -79,6 +79,11 @@ def test_backbone_settings_from_env(monkeypatch, tmp_path):
     monkeypatch.setenv("D2M_MUSICGEN_ENCODER", str(tmp_path / "none"))
     assert service.zero_shot_state("musicgen")[:2] == (False, True)
     assert "musicgen (no encoder checkpoint" in service.unavailable_backbones_note()
+    monkeypatch.delenv("D2M_MUSICGEN_MODEL")
+    monkeypatch.delenv("D2M_MUSICGEN_ENCODER")
+    note = service.unavailable_backbones_note()
+    assert "`huggingface-cli download cvssp/audioldm-s-full-v2`" in note
+    assert "D2M_<BACKBONE>_MODEL" in note and len(note) < 400  # short enough for the UI
 
 
 def test_gpu_task_is_harmless_without_spaces():
