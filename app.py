@@ -303,7 +303,9 @@ def build_demo(*, max_video_s: float | None = None) -> gr.Blocks:
                 label="Backbone",
                 choices=backbones,
                 value=backbones[0][1] if backbones else None,
-                info=note or "offline groove needs no model weights",
+                info="groove runs offline; neural ones need their weights (see below)"
+                if note
+                else None,
             )
             seed = gr.Number(label="Seed", value=0, precision=0)
             length = gr.Slider(
@@ -319,6 +321,8 @@ def build_demo(*, max_video_s: float | None = None) -> gr.Blocks:
             zero_shot = gr.Checkbox(
                 label="Zero-shot sync", value=zs_value, interactive=zs_interactive, info=zs_info
             )
+        if note:
+            gr.Markdown(f"<small>{html.escape(note)}</small>", elem_classes="backbone-note")
         generate_btn = gr.Button("Generate music", variant="primary")
 
         gr.Markdown("### 3 · Watch and listen")

@@ -863,7 +863,7 @@ class AudioldmBackbone(EncodedBackbone):
     """
 
     name = "audioldm"
-    label = "AudioLDM (dance encoders, or zero-shot; a GPU for real models)"
+    label = "AudioLDM (neural)"
     sample_rate = 16000
     family = "AudioLDM"
     default_model = DEFAULT_MODEL

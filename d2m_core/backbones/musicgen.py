@@ -672,7 +672,7 @@ class MusicgenBackbone(EncodedBackbone):
     """
 
     name = "musicgen"
-    label = "MusicGen (dance encoders, or zero-shot; a GPU for real models)"
+    label = "MusicGen (neural)"
     sample_rate = 32000
     family = "MusicGen"
     default_model = DEFAULT_MODEL

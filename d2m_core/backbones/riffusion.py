@@ -618,7 +618,7 @@ class RiffusionBackbone(EncodedBackbone):
     """
 
     name = "riffusion"
-    label = "Riffusion (dance encoders, or zero-shot; a GPU for real models)"
+    label = "Riffusion (neural)"
     sample_rate = rs.SAMPLE_RATE
     family = FAMILY
     default_model = DEFAULT_MODEL
