@@ -616,7 +616,7 @@ def paired_gain(a: list[float], b: list[float], *, seed: int = 0) -> dict:
 SETTINGS = {
     #          generator steps, train dances, inversion steps, test dances
     "full": dict(gen_steps=3000, n_train=160, n_val=12, inv_steps=2000, n_test=40, n_long=12),
-    "quick": dict(gen_steps=2500, n_train=80, n_val=6, inv_steps=1500, n_test=24, n_long=0),
+    "quick": dict(gen_steps=2500, n_train=160, n_val=6, inv_steps=2000, n_test=40, n_long=0),
 }
 
 
