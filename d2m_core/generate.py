@@ -147,18 +147,15 @@ def _sync_to_dance(
             "zero-shot sync needs at least two visual beats and this dance has"
             f" {beats.size}: use a longer clip with clearer movement"
         )
+    # The warp returns exactly round(duration_s * sr) float32 samples.
     res = align_to_beats(audio, sr, target_beats_s=beats, duration_s=duration_s)
-    n = int(round(duration_s * sr))
-    out = np.asarray(res.audio, dtype=np.float32)[:n]
-    if len(out) < n:
-        out = np.pad(out, [(0, n - len(out))] + [(0, 0)] * (out.ndim - 1))
     full = res.to_dict()
     keep = (
         "method", "f_measure_before", "f_measure_after", "hit_rate_before", "hit_rate_after",
         "chroma_distance", "chroma_tolerance", "pitch_shift_cents", "pitch_tolerance_cents",
         "pitch_kept", "step", "stretch", "loop", "warnings",
     )  # fmt: skip
-    return np.clip(out, -1.0, 1.0), {k: full[k] for k in keep}
+    return np.clip(res.audio, -1.0, 1.0), {k: full[k] for k in keep}
 
 
 def generate_music(

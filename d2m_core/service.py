@@ -324,11 +324,16 @@ def backbone_settings(name: str) -> dict:
     return out
 
 
-def backbone_choices() -> list[tuple[str, str]]:
-    """(label, name) of the backbones that can run here (the offline one always can)."""
+def _backbone_infos() -> list:
+    """Every backbone's availability with its own settings from the environment."""
     from .backbones.base import backbone_info, backbone_names
 
-    infos = [backbone_info(n, **backbone_settings(n)) for n in backbone_names()]
+    return [backbone_info(n, **backbone_settings(n)) for n in backbone_names()]
+
+
+def backbone_choices() -> list[tuple[str, str]]:
+    """(label, name) of the backbones that can run here (the offline one always can)."""
+    infos = _backbone_infos()
     return [(b.label or b.name, b.name) for b in infos if b.available]
 
 
@@ -339,9 +344,7 @@ def unavailable_backbones_note() -> str:
     cannot pass ``--model``; the server's owner downloads or sets ``D2M_<BACKBONE>_MODEL``);
     any other reason is given in full.
     """
-    from .backbones.base import backbone_info, backbone_names
-
-    infos = [backbone_info(n, **backbone_settings(n)) for n in backbone_names()]
+    infos = _backbone_infos()
     missing, other = [], []
     for b in infos:
         if b.available:

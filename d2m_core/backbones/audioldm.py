@@ -22,7 +22,8 @@ hook (:class:`ClapConditioner`); the text encoder always runs in float32. The un
 input of classifier-free guidance is what the pipeline uses for an empty negative prompt: the
 normalised ``text_embeds`` of ``""``. Roberta's byte-level BPE writes a word's leading space
 into the token (``Ġ@``), so a bare ``@`` never occurs inside a prompt; the pseudo-words are
-therefore added as tokens that absorb the space before them (:func:`prepare_tokenizer`).
+therefore added as tokens that absorb the space before them
+(:func:`~d2m_core.inversion.injection.pseudo_token_ids`).
 
 Targets (inversion training, paper Eq. 2)
 -----------------------------------------
@@ -89,14 +90,8 @@ from ..inversion.adapter import InversionAdapter
 from ..prompt import ParsedPrompt
 from ..rhythm import RhythmFeatures
 from .base import Progress, register
-from .encoded import DEBUG_MODEL, EncodedBackbone
-from .latent_diffusion import (
-    denoise,
-    model_ref,
-    noise_prediction_loss,
-    pipeline_availability,
-    window_plan,
-)
+from .encoded import DEBUG_MODEL, EncodedBackbone, window_plan
+from .latent_diffusion import denoise, model_ref, noise_prediction_loss, pipeline_availability
 
 if TYPE_CHECKING:
     import torch
@@ -485,24 +480,6 @@ def load_audioldm(model: str, *, device: str = "cpu", half: bool = False) -> Loa
 # --- text conditioning --------------------------------------------------------------------------
 
 
-def prepare_tokenizer(tokenizer) -> None:
-    """Make ``@`` and ``*`` single tokens of a Roberta BPE tokenizer, in place.
-
-    Byte-level BPE folds a word's leading space into the token (``a @`` -> ``a``, ``Ġ@``), so
-    the bare ``@`` a tokenizer gives for the word alone never appears inside a prompt. Each
-    pseudo-word that is not already one clean token is added as a token that absorbs the space
-    before it (``lstrip``), which keeps the id of the bare word. Word-level tokenizers (the
-    debug model) are left as they are.
-    """
-    from transformers import AddedToken
-
-    from ..inversion.injection import PSEUDO_WORDS, _single_token
-
-    for w in PSEUDO_WORDS:
-        if _single_token(tokenizer, w) is None:
-            tokenizer.add_tokens([AddedToken(w, lstrip=True, rstrip=False, normalized=False)])
-
-
 def _clap_max_length(tokenizer, text_encoder) -> int:
     cfg = text_encoder.config
     room = int(cfg.max_position_embeddings) - int(cfg.pad_token_id) - 1  # Roberta positions
@@ -510,8 +487,7 @@ def _clap_max_length(tokenizer, text_encoder) -> int:
 
 
 def make_conditioner(la: LoadedAudioldm):
-    """The :class:`ClapConditioner` of ``la`` (its tokenizer made ready for the pseudo-words)."""
-    prepare_tokenizer(la.tokenizer)
+    """The :class:`ClapConditioner` of ``la`` (its tokenizer gets the pseudo-words)."""
     return _conditioner_class()(
         tokenizer=la.tokenizer,
         text_model=la.text_encoder,

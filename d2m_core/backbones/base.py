@@ -102,14 +102,32 @@ def backbone_names() -> list[str]:
     return list(_REGISTRY)
 
 
-def available_backbones(**options: object) -> list[BackboneInfo]:
-    """Every registered backbone with whether it can run here."""
+def backbone_class(name: str) -> type[Backbone]:
+    """The registered class of backbone ``name``.
+
+    Raises
+    ------
+    D2MError
+        Unknown name (the message lists the valid ones).
+    """
     _ensure_builtin()
-    out = []
-    for name, cls in _REGISTRY.items():
-        ok, why = cls.availability(**options)
-        out.append(BackboneInfo(name=name, label=cls.label, available=ok, reason=why))
-    return out
+    cls = _REGISTRY.get(name)
+    if cls is None:
+        raise D2MError(f"unknown backbone '{name}'; valid backbones: {', '.join(_REGISTRY)}")
+    return cls
+
+
+def backbone_info(name: str, **options: object) -> BackboneInfo:
+    """Whether backbone ``name`` can run here with ``options``, and why not."""
+    cls = backbone_class(name)
+    ok, why = cls.availability(**options)
+    return BackboneInfo(name=name, label=cls.label, available=ok, reason=why)
+
+
+def available_backbones(**options: object) -> list[BackboneInfo]:
+    """Every registered backbone with whether it can run here with the same ``options``
+    (:func:`backbone_info` for each backbone's own)."""
+    return [backbone_info(n, **options) for n in backbone_names()]
 
 
 def get_backbone(name: str, **options: object) -> Backbone:
@@ -120,10 +138,7 @@ def get_backbone(name: str, **options: object) -> Backbone:
     D2MError
         Unknown name (the message lists the valid ones) or a backbone that cannot run here.
     """
-    _ensure_builtin()
-    cls = _REGISTRY.get(name)
-    if cls is None:
-        raise D2MError(f"unknown backbone '{name}'; valid backbones: {', '.join(_REGISTRY)}")
+    cls = backbone_class(name)
     key = (name, tuple(sorted((k, str(v)) for k, v in options.items())))
     with _LOCK:
         if key not in _INSTANCES:
@@ -132,14 +147,3 @@ def get_backbone(name: str, **options: object) -> Backbone:
                 raise D2MError(f"backbone '{name}' cannot run here: {why}")
             _INSTANCES[key] = cls(**options)
         return _INSTANCES[key]
-
-
-def backbone_info(name: str, **options: object) -> BackboneInfo:
-    """Whether backbone ``name`` can run here with ``options`` (its own, unlike
-    :func:`available_backbones`, which gives every backbone the same options)."""
-    _ensure_builtin()
-    cls = _REGISTRY.get(name)
-    if cls is None:
-        raise D2MError(f"unknown backbone '{name}'; valid backbones: {', '.join(_REGISTRY)}")
-    ok, why = cls.availability(**options)
-    return BackboneInfo(name=name, label=cls.label, available=ok, reason=why)

@@ -11,7 +11,7 @@ them out). Shared here:
   the encoder checkpoint and its backbone), choosing the model and loading the checkpoint for
   the backbone's text conditioner, the plain-prompt check, the encoders' embeddings of a
   stretch of the dance, and the text conditioning with them injected.
-- :func:`default_device`.
+- :func:`default_device`, and :func:`window_plan` (how music longer than one window is cut).
 
 Importing this module does not import torch.
 """
@@ -78,6 +78,23 @@ def _encoder_meta(encoder: object) -> dict:
     from ..inversion.checkpoint import read_meta
 
     return read_meta(Path(str(encoder)).expanduser())
+
+
+def window_plan(total: int, *, window: int, overlap: int) -> list[tuple[int, int]]:
+    """``(start, known)`` frames (codes or latents) of each generation window of long music.
+
+    Each window spans ``window`` frames from ``start``; its first ``known`` frames are the
+    previous window's last ones (continuation), the rest are new. The last window may extend
+    past ``total`` (its tail is cut after decoding).
+    """
+    if window < 2:
+        raise ValueError("window must be >= 2 frames")
+    overlap = min(window - 1, max(0, int(overlap)))
+    plan, produced = [(0, 0)], window
+    while produced < total:
+        plan.append((produced - overlap, overlap))
+        produced += window - overlap
+    return plan
 
 
 # --- the base class -----------------------------------------------------------------------------

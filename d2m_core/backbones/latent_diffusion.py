@@ -4,8 +4,7 @@
 - The inversion training loss of latent diffusion (paper Eq. 2, :func:`noise_prediction_loss`).
 - A denoising loop with classifier-free guidance and an optional *known* stretch of latents
   (:func:`denoise`), used to continue one window from the previous one so that music longer
-  than one clip has no seams.
-- The window plan of long music (:func:`window_plan`).
+  than one clip has no seams (windows planned by :func:`~d2m_core.backbones.encoded.window_plan`).
 
 Conventions
 -----------
@@ -257,20 +256,3 @@ def denoise(
     if known_idx is not None:
         latents[known_idx] = known
     return latents
-
-
-def window_plan(total: int, *, window: int, overlap: int) -> list[tuple[int, int]]:
-    """``(start, known)`` latent frames of each generation window.
-
-    Each window spans ``window`` frames from ``start``; its first ``known`` frames are the
-    previous window's last ones (continuation), the rest are new. The last window may extend
-    past ``total`` (its tail is cut after decoding).
-    """
-    if window < 2:
-        raise ValueError("window must be >= 2 frames")
-    overlap = min(window - 1, max(0, int(overlap)))
-    plan, produced = [(0, 0)], window
-    while produced < total:
-        plan.append((produced - overlap, overlap))
-        produced += window - overlap
-    return plan

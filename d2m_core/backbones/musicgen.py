@@ -55,7 +55,7 @@ from ..errors import D2MError
 from ..inversion.adapter import InversionAdapter
 from ..prompt import ParsedPrompt
 from .base import Progress, register
-from .encoded import DEBUG_MODEL, EncodedBackbone, hub_cached, looks_like_path
+from .encoded import DEBUG_MODEL, EncodedBackbone, hub_cached, looks_like_path, window_plan
 
 if TYPE_CHECKING:
     import torch
@@ -717,12 +717,9 @@ class MusicgenBackbone(EncodedBackbone):
         the previous window's last frames (``window_overlap`` of a clip), the rest are new.
         """
         win = max(2, int(round(self.window_s * self.lm.frame_rate)))
-        overlap = min(win - 1, max(1, int(round(win * self.window_overlap))))
-        plan, produced = [(0, 0)], min(win, total_frames)
-        while produced < total_frames:
-            plan.append((produced - overlap, overlap))
-            produced += win - overlap
-        return plan
+        return window_plan(
+            total_frames, window=win, overlap=max(1, int(round(win * self.window_overlap)))
+        )
 
     #: Text conditioning ``(hidden (1, S, W), mask (1, S))`` for a window starting at
     #: ``start_s`` of the dance: T5's states, which the decoder takes as they are.

@@ -79,14 +79,8 @@ from ..inversion.adapter import InversionAdapter
 from ..prompt import ParsedPrompt
 from ..rhythm import RhythmFeatures
 from .base import Progress, register
-from .encoded import DEBUG_MODEL, EncodedBackbone
-from .latent_diffusion import (
-    denoise,
-    model_ref,
-    noise_prediction_loss,
-    pipeline_availability,
-    window_plan,
-)
+from .encoded import DEBUG_MODEL, EncodedBackbone, window_plan
+from .latent_diffusion import denoise, model_ref, noise_prediction_loss, pipeline_availability
 
 if TYPE_CHECKING:
     import torch

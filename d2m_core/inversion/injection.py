@@ -73,11 +73,16 @@ def pseudo_token_ids(tokenizer, words: Sequence[str] = PSEUDO_WORDS) -> dict[str
     out: dict[str, int] = {}
     for w in words:
         tid = _single_token(tokenizer, w)
-        if tid is None:
-            tokenizer.add_tokens([AddedToken(w, single_word=False, normalized=False)])
+        # First as a plain added token; then, for byte-level BPE (Roberta in CLAP), which
+        # folds the space before a word into its token (`a @` -> `a`, `Ġ@`), as one that
+        # absorbs that space (lstrip): the bare word's id, no new embedding row.
+        for lstrip in (False, True):
+            if tid is not None:
+                break
+            tokenizer.add_tokens([AddedToken(w, lstrip=lstrip, normalized=False)])
             tid = _single_token(tokenizer, w)
-            if tid is None:
-                raise RuntimeError(f"could not make the pseudo-word {w!r} a single token")
+        if tid is None:
+            raise RuntimeError(f"could not make the pseudo-word {w!r} a single token")
         out[w] = tid
     if len(set(out.values())) != len(out):
         raise RuntimeError(f"pseudo-words share a token id: {out}")

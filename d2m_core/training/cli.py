@@ -20,20 +20,15 @@ encoders to OUT/encoder (pass that folder to `d2m generate --encoder`).
 Many GPUs: accelerate launch --multi_gpu -m d2m_core train ... (same options)."""
 
 
-#: Per-backbone defaults: model, the paper's learning rate, epochs and best projector (§5:
+#: Per-backbone training defaults: the paper's learning rate, epochs and best projector (§5:
 #: MLP for Riffusion, Attn+Pos for MusicGen). The paper keeps AudioLDM's "default
-#: hyperparameters" for 50 epochs without numbers; it gets Riffusion's settings here.
+#: hyperparameters" for 50 epochs without numbers; it gets Riffusion's settings here. The
+#: default model is each backbone's own (``default_model``).
 BACKBONE_DEFAULTS: dict[str, dict] = {
-    "musicgen": {
-        "model": "facebook/musicgen-small", "lr": 1e-4, "epochs": 20, "projector": "attn_pos",
-    },
-    "audioldm": {
-        "model": "cvssp/audioldm-s-full-v2", "lr": 5e-4, "epochs": 50, "projector": "mlp",
-    },
-    "riffusion": {
-        "model": "riffusion/riffusion-model-v1", "lr": 5e-4, "epochs": 50, "projector": "mlp",
-    },
-}  # fmt: skip
+    "musicgen": {"lr": 1e-4, "epochs": 20, "projector": "attn_pos"},
+    "audioldm": {"lr": 5e-4, "epochs": 50, "projector": "mlp"},
+    "riffusion": {"lr": 5e-4, "epochs": 50, "projector": "mlp"},
+}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -117,6 +112,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from ..backbones.base import backbone_class
     from .loop import TrainConfig, train
 
     d = BACKBONE_DEFAULTS[args.backbone]
@@ -124,7 +120,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         data=args.data,
         out=args.out,
         backbone=args.backbone,
-        model=args.model or d["model"],
+        model=args.model or backbone_class(args.backbone).default_model,
         layout=args.layout,
         music_dir=args.music_dir,
         view=args.view,
