@@ -31,7 +31,7 @@ RUN pip install --user --extra-index-url "$TORCH_INDEX" -r requirements.txt \
 COPY --chown=user . .
 # Pay first-use costs at build time, not on the first visitor: librosa's numba kernels compile
 # (~30 s on a fresh machine) into caches kept in the image, matplotlib builds its font cache.
-RUN python -c "from d2m_core.service import Pipeline; p = Pipeline(); p.warm_up(); p.close()"
+RUN python -c "from d2m_core.app.pipeline import Pipeline; p = Pipeline(); p.warm_up(); p.close()"
 
 EXPOSE 7860
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s \

@@ -2,7 +2,7 @@
 
 ``python app.py`` serves on http://127.0.0.1:7860 (``--host 0.0.0.0`` in a container,
 ``--share`` for a public link). This file only lays out the page and wires events to
-:mod:`d2m_core.service`, whose functions the CLI reaches too; user errors (``D2MError``) become
+:mod:`d2m_core.app.pipeline`, whose functions the CLI reaches too; user errors (``D2MError``) become
 ``gr.Error`` pop-ups, never tracebacks. Every event has an ``api_name`` so ``gradio_client``
 can drive the app: ``/analyze`` and ``/generate`` are the two that matter.
 """
@@ -22,10 +22,10 @@ from typing import Any
 
 import gradio as gr
 
-from d2m_core import service
+from d2m_core.app import pipeline as service
 from d2m_core.errors import D2MError
-from d2m_core.genres import GENRE_LABELS
-from d2m_core.prompt import DEFAULT_PROMPT, MAX_PROMPT_CHARS
+from d2m_core.music.genres import GENRE_LABELS
+from d2m_core.music.prompt import DEFAULT_PROMPT, MAX_PROMPT_CHARS
 
 log = logging.getLogger("d2m.app")
 
@@ -224,7 +224,7 @@ def analyze_example_keypoints(
 
 
 def build_demo(*, max_video_s: float | None = None) -> gr.Blocks:
-    """The page. Handlers use :func:`d2m_core.service.get_pipeline` (set it first to configure
+    """The page. Handlers use :func:`d2m_core.app.pipeline.get_pipeline` (set it first to configure
     limits)."""
     limits = service.get_pipeline().limits
     max_len = float(max_video_s or limits.max_video_s)

@@ -10,7 +10,7 @@ Usage: .venv/bin/python bench/bench_align.py [--shared ../shared/data] [--only a
   tempo prior centred on the dance tempo ("informed", a diagnostic of metrical-level
   confusion); global baseline (music beats uniformly rescaled to the dance tempo and shifted
   by the best constant offset, no local warping: on beat lists); chroma distance and pitch
-  shift in cents (tolerances in d2m_core.align); loop used; wall time. Then, per dance, the
+  shift in cents (tolerances in d2m_core.sync.align); loop used; wall time. Then, per dance, the
   "ceiling" of the measure: clicks exactly on the visual beats, alone and with softer
   eighth-note clicks between them, scored the same way.
 - ``tsm``: time-scale modification methods on constructed signals along a map alternating
@@ -34,16 +34,16 @@ from pathlib import Path
 import librosa
 import numpy as np
 
-from d2m_core.align import (
+from d2m_core.dance.analysis import analyze
+from d2m_core.io.audio import read_audio
+from d2m_core.music.beats import beat_f_measure, detect_beats, to_analysis_audio
+from d2m_core.sync.align import (
     align_to_beats,
     hit_rate,
     map_times,
     pitch_figures,
     time_map_stretch,
 )
-from d2m_core.analysis import analyze
-from d2m_core.audio_io import read_audio
-from d2m_core.metrics.beats import beat_f_measure, detect_beats, to_analysis_audio
 
 MUSIC = ("gtzan_country.00000.wav", "librosa_choice_drumbass.ogg", "madmom_sample.wav")
 DANCES = (
@@ -240,7 +240,7 @@ def logmel_l1(a: np.ndarray, sa: int, b: np.ndarray, sb: int) -> float:
 
 
 def bench_riffusion(shared: Path) -> None:
-    from d2m_core import riffusion_spec as rs
+    from d2m_core.backbones.riffusion import spectrogram as rs
 
     print("\n## riffusion: audio -> 512 x 512 pictures -> audio\n")
     print(

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from d2m_core.analysis import analyze, analyze_motion
-from d2m_core.keypoint_io import load_keypoints
-from d2m_core.motion import Motion
+from d2m_core.dance.analysis import analyze, analyze_motion
+from d2m_core.dance.motion import Motion
+from d2m_core.io.keypoints import load_keypoints
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ The paper's claim at a scale two CPU cores can run, with the same code as the re
 2. **Inversion.** The generator is frozen and saved as a MusicGen folder; rhythm + genre
    encoders are trained on it with ``d2m train`` (prompt ``a @ music with * as the rhythm``,
    the loss of paper Eq. 3) on paired synthetic dances
-   (:func:`d2m_core.synth_dance.synthetic_dance`: random tempo, phase and moves, 60 fps) and
+   (:func:`d2m_core.dance.synth.synthetic_dance`: random tempo, phase and moves, 60 fps) and
    music rendered at each dance's tempo and phase. ``*`` starts from the embedding of the
    rhythm word ``t2p0`` (as textual inversion starts from a related word); the encoders never
    see the dance's own rhythm word: they must find, from the keypoints alone, embeddings that
@@ -51,7 +51,7 @@ from pathlib import Path
 
 import numpy as np
 
-from d2m_core.genres import GENRES
+from d2m_core.music.genres import GENRES
 
 SR = 16000
 HOP = 640  # 25 code frames per second
@@ -329,7 +329,7 @@ def pretrain_generator(
     """
     import torch
 
-    from d2m_core.backbones.musicgen import DecoderCore, LoadedMusicgen, delay_inputs
+    from d2m_core.backbones.musicgen.model import DecoderCore, LoadedMusicgen, delay_inputs
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -402,7 +402,7 @@ def first_kick_accuracy(model, tok, *, n: int = 24, seed: int = 1) -> float:
     word's phase and its second one period later (the generator obeys the word)."""
     import torch
 
-    from d2m_core.backbones.musicgen import DecoderCore, LoadedMusicgen, sample_codes
+    from d2m_core.backbones.musicgen.model import DecoderCore, LoadedMusicgen, sample_codes
 
     core = DecoderCore(LoadedMusicgen(model=model, tokenizer=tok, name="bench", melody=False))
     rng = np.random.default_rng(seed)
@@ -466,7 +466,7 @@ def dance_specs(n: int, *, seed: int, duration_s: float, prefix: str) -> list[Da
 
 
 def make_motion(spec: DanceSpec):
-    from d2m_core.synth_dance import synthetic_dance
+    from d2m_core.dance.synth import synthetic_dance
 
     return synthetic_dance(
         bpm=spec.bpm, duration_s=spec.duration_s, fps=60.0, seed=spec.seed, start_s=spec.phase_s
@@ -512,10 +512,10 @@ def evaluate(
     """
     import torch
 
-    from d2m_core.analysis import analyze_motion
-    from d2m_core.backbones.musicgen import MusicgenBackbone, decode_codes, sample_codes
-    from d2m_core.generate import measure_alignment
-    from d2m_core.prompt import DEFAULT_PROMPT, parse_prompt
+    from d2m_core.backbones.musicgen.model import MusicgenBackbone, decode_codes, sample_codes
+    from d2m_core.dance.analysis import analyze_motion
+    from d2m_core.music.generate import measure_alignment
+    from d2m_core.music.prompt import DEFAULT_PROMPT, parse_prompt
 
     bb = MusicgenBackbone(model=str(gen_dir), encoder=encoder_dir, device="cpu")
     analyses = [analyze_motion(make_motion(s)) for s in specs]
@@ -578,10 +578,10 @@ def evaluate_long(
     *, gen_dir: Path, encoder_dir: Path, specs: list[DanceSpec], seed: int = 0
 ) -> dict:
     """Music longer than one clip (window-by-window continuation) with and without ``*``."""
-    from d2m_core.analysis import analyze_motion
-    from d2m_core.backbones.musicgen import MusicgenBackbone
-    from d2m_core.generate import measure_alignment
-    from d2m_core.prompt import DEFAULT_PROMPT, parse_prompt
+    from d2m_core.backbones.musicgen.model import MusicgenBackbone
+    from d2m_core.dance.analysis import analyze_motion
+    from d2m_core.music.generate import measure_alignment
+    from d2m_core.music.prompt import DEFAULT_PROMPT, parse_prompt
 
     bb = MusicgenBackbone(model=str(gen_dir), encoder=encoder_dir, device="cpu")
     out: dict[str, list[float]] = {"with *": [], "* dropped": []}
@@ -634,7 +634,7 @@ def run(
     results dict (also written to the run folder's ``results.json``)."""
     import torch
 
-    from d2m_core.cli import main as d2m
+    from d2m_core.cli.main import main as d2m
 
     torch.set_num_threads(1)  # tiny ops: one thread is faster, and much faster on a busy CPU
     st = SETTINGS["quick" if quick else "full"]
@@ -654,7 +654,7 @@ def run(
     t_gen = time.perf_counter() - t0
 
     log("2/3 inversion: training rhythm + genre encoders on the frozen generator")
-    from d2m_core.backbones.musicgen import load_musicgen
+    from d2m_core.backbones.musicgen.model import load_musicgen
 
     codec = load_musicgen(str(gen_dir)).model.audio_encoder
     data = write_dataset(

@@ -1,8 +1,8 @@
 """Pose throughput on the shared test videos.
 
 Run from the project root: ``.venv/bin/python bench/bench_pose.py [--max-side 640] [--repeat 2]``.
-Prints, per video: decode speed (frames/s of :func:`d2m_core.video.iter_frames` at the pose
-resolution) and end-to-end :func:`d2m_core.pose.estimate_pose` speed (frames/s, best of the
+Prints, per video: decode speed (frames/s of :func:`d2m_core.io.video.iter_frames` at the pose
+resolution) and end-to-end :func:`d2m_core.dance.pose.estimate_pose` speed (frames/s, best of the
 repeats, including probing, tracking and post-processing). Target: >= 20 frames/s on 2 cores.
 """
 
@@ -17,8 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from d2m_core.pose import _import_mediapipe, estimate_pose  # noqa: E402
-from d2m_core.video import iter_frames, probe_video  # noqa: E402
+from d2m_core.dance.pose import _import_mediapipe, estimate_pose  # noqa: E402
+from d2m_core.io.video import iter_frames, probe_video  # noqa: E402
 
 VIDEOS = ("videos/unianimate_dance_9s.mp4", "videos/aist_clip_2s_a.mp4")
 TARGET_FPS = 20.0

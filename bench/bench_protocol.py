@@ -18,7 +18,7 @@ rows above ours (s/clip: the backbone's own generation time here, on this machin
 dance-side alignment (music vs visual beats), and writes everything as JSON to OUT.
 
 ``--make-demo DIR`` writes a small synthetic dataset in that format: procedural dancers
-(:func:`d2m_core.synth_dance.synthetic_dance`) in one ``.npz`` (``#KEY`` rows) with, as
+(:func:`d2m_core.dance.synth.synthetic_dance`) in one ``.npz`` (``#KEY`` rows) with, as
 "ground-truth music", a synthesised drum groove on the dancer's true beats. It exercises the
 protocol end to end without AIST++; its FAD/CLAP would mean nothing (drums only).
 """
@@ -97,8 +97,8 @@ def make_demo(out: Path, *, n: int = 6, seed: int = 0) -> Path:
     """Write a synthetic dataset (see the module docstring) and return its folder."""
     import soundfile as sf
 
-    from d2m_core.genres import GENRES
-    from d2m_core.synth_dance import synthetic_dance
+    from d2m_core.dance.synth import synthetic_dance
+    from d2m_core.music.genres import GENRES
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "music").mkdir(exist_ok=True)
@@ -179,12 +179,12 @@ def main() -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from d2m_core.analysis import analyze
-    from d2m_core.audio_io import write_wav
-    from d2m_core.fileio import write_json
-    from d2m_core.generate import generate_music
-    from d2m_core.metrics.cli import load_audio, load_models
+    from d2m_core.cli.evaluate import load_audio, load_models
+    from d2m_core.dance.analysis import analyze
+    from d2m_core.io.audio import write_wav
+    from d2m_core.io.files import write_json
     from d2m_core.metrics.evaluate import evaluate
+    from d2m_core.music.generate import generate_music
 
     rows = read_manifest(args.data, args.split)[: args.limit]
     if not rows:

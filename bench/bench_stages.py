@@ -7,13 +7,14 @@ Run from the project root::
 
 Stages, on one dance video (default: the shared 9.4 s UniAnimate clip):
 
-- decode: every frame decoded at the pose resolution (:func:`d2m_core.video.iter_frames`);
-- pose: :func:`d2m_core.pose.estimate_pose` minus decode (it decodes too);
-- rhythm: rhythm features + visual tempo and beats (:func:`d2m_core.analysis.analyze_motion`);
+- decode: every frame decoded at the pose resolution (:func:`d2m_core.io.video.iter_frames`);
+- pose: :func:`d2m_core.dance.pose.estimate_pose` minus decode (it decodes too);
+- rhythm: rhythm features + visual tempo and beats (:func:`d2m_core.dance.analysis.analyze_motion`);
 - generation: the backbone's own time for 5.12 s of music (median of ``--repeat`` runs after one
   warm-up; the paper's "s/clip", measured on a GPU there);
 - measure: beat/tempo analysis of the generated music (:func:`generate_music` runs it);
-- mux: the video with the new 5.12 s soundtrack written as MP4 (:func:`d2m_core.video.mux_audio`).
+- mux: the video with the new 5.12 s soundtrack written as MP4
+  (:func:`d2m_core.io.video.mux_audio`).
 
 Per backbone it prints seconds per stage, the s/clip column, and end to end seconds per 5.12 s
 of video (video stages scaled to 5.12 s + generation + measure + mux). Without ``--backbone``,
@@ -34,11 +35,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from d2m_core.analysis import analyze_motion  # noqa: E402
 from d2m_core.backbones import available_backbones  # noqa: E402
 from d2m_core.backbones.base import backbone_names  # noqa: E402
+from d2m_core.dance.analysis import analyze_motion  # noqa: E402
 from d2m_core.errors import D2MError  # noqa: E402
-from d2m_core.generate import generate_music  # noqa: E402
+from d2m_core.music.generate import generate_music  # noqa: E402
 
 CLIP_S = 5.12
 PAPER_S_PER_CLIP = {  # Table 1, GPU
@@ -77,8 +78,8 @@ def main() -> int:
         print(f"video not found: {args.video}; pass --video", file=sys.stderr)
         return 2
 
-    from d2m_core.pose import _import_mediapipe, estimate_pose
-    from d2m_core.video import iter_frames, mux_audio, probe_video
+    from d2m_core.dance.pose import _import_mediapipe, estimate_pose
+    from d2m_core.io.video import iter_frames, mux_audio, probe_video
 
     _import_mediapipe()  # the one-off import is not a per-video cost
     info = probe_video(args.video)

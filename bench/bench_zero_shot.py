@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from d2m_core.analysis import analyze, analyze_motion
-from d2m_core.generate import generate_music
-from d2m_core.genres import genre_from_aist_name
-from d2m_core.keypoint_io import load_keypoints
+from d2m_core.dance.analysis import analyze, analyze_motion
+from d2m_core.io.keypoints import load_keypoints
+from d2m_core.music.generate import generate_music
+from d2m_core.music.genres import genre_from_aist_name
 
 
 def main() -> None:

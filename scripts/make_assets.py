@@ -1,6 +1,6 @@
 """Regenerate the project's own example files in assets/ (deterministic, no third-party media).
 
-- ``example_dance_112bpm.npz``: a procedural dancer's COCO-17 keypoints (``synth_dance``).
+- ``example_dance_112bpm.npz``: a procedural dancer's COCO-17 keypoints (:mod:`d2m_core.dance.synth`).
 - ``example_dancer_96bpm.mp4``: a procedural dancer rendered as a flat-shaded mannequin (head,
   hair, shirt, trousers, shoes on a wall and floor). MediaPipe finds the pose in it (checked
   below), so it is a video example the whole pipeline runs on, offline.
@@ -17,8 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from d2m_core.synth_dance import synthetic_dance
-from d2m_core.video import write_video
+from d2m_core.dance.synth import synthetic_dance
+from d2m_core.io.video import write_video
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 VIDEO_NAME = "example_dancer_96bpm.mp4"
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     video = make_video(ASSETS / VIDEO_NAME)
     print("wrote", video, f"({video.stat().st_size / 1e3:.0f} kB)")
     if args.check:
-        from d2m_core.analysis import analyze
+        from d2m_core.dance.analysis import analyze
 
         a = analyze(video)
         d = a.to_dict()

@@ -117,7 +117,7 @@ def gray_frames() -> Callable[..., list[np.ndarray]]:
 @pytest.fixture(scope="session")
 def dancer_frames(shared_data: Path) -> tuple[list[np.ndarray], float]:
     """The first 48 frames (3 s) of the shared dance video at max side 480, and its fps."""
-    from d2m_core.video import iter_frames, probe_video
+    from d2m_core.io.video import iter_frames, probe_video
 
     path = _shared_file(shared_data, "videos/unianimate_dance_9s.mp4")
     frames = []
@@ -154,3 +154,23 @@ def click_track() -> Callable[..., np.ndarray]:
     """Factory: ``click_track(beats_s, duration_s, sr=16000)`` -> float32 mono music with a
     decaying 180 Hz click (37.5 ms) on every beat."""
     return _click_track
+
+
+def _burst_track(
+    times_s, duration_s: float, *, sr: int = 22050, freq: float = 1500.0
+) -> np.ndarray:
+    """Silence with a 10 ms decaying sine burst starting at each time (float32 mono)."""
+    y = np.zeros(int(round(duration_s * sr)), np.float32)
+    t = np.arange(int(0.01 * sr)) / sr
+    burst = (0.8 * np.sin(2 * np.pi * freq * t) * np.exp(-t / 0.002)).astype(np.float32)
+    for s in np.asarray(times_s, float):
+        i = int(round(s * sr))
+        seg = y[i : i + burst.size]
+        seg += burst[: seg.size]
+    return y
+
+
+@pytest.fixture(scope="session")
+def clicks() -> Callable[..., np.ndarray]:
+    """Factory: ``clicks(times_s, duration_s, sr=22050)`` -> a click track."""
+    return _burst_track

@@ -8,6 +8,12 @@ through :meth:`Backbone.availability`, whether their weights can be found on thi
 
 from __future__ import annotations
 
-from .base import Backbone, BackboneInfo, available_backbones, get_backbone, register
+from d2m_core.backbones.base import (
+    Backbone,
+    BackboneInfo,
+    available_backbones,
+    get_backbone,
+    register,
+)
 
 __all__ = ["Backbone", "BackboneInfo", "available_backbones", "get_backbone", "register"]

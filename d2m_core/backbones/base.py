@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..analysis import Analysis
-from ..errors import D2MError
-from ..prompt import ParsedPrompt
+from d2m_core.dance.analysis import Analysis
+from d2m_core.errors import D2MError
+from d2m_core.music.prompt import ParsedPrompt
 
 Progress = Callable[[float, str], None]
 
@@ -54,7 +54,7 @@ class Backbone(ABC):
         prompt : ParsedPrompt
             The validated prompt around ``@`` and ``*``.
         genre : str
-            Genre id (:data:`d2m_core.genres.GENRES`), the meaning of ``@``.
+            Genre id (:data:`d2m_core.music.genres.GENRES`), the meaning of ``@``.
         seed : int
             Random seed; the same inputs and seed give the same audio.
         duration_s : float

@@ -22,18 +22,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..analysis import Analysis
-from ..errors import D2MError
-from ..prompt import GENRE_TOKEN, RHYTHM_TOKEN, ParsedPrompt
-from ..rhythm import RhythmFeatures
-from .base import Backbone
+from d2m_core.backbones.base import Backbone
+from d2m_core.dance.analysis import Analysis
+from d2m_core.dance.rhythm import RhythmFeatures
+from d2m_core.errors import D2MError
+from d2m_core.music.prompt import GENRE_TOKEN, RHYTHM_TOKEN, ParsedPrompt
 
 if TYPE_CHECKING:
     import torch
 
-    from ..inversion.config import EncoderConfig
-    from ..inversion.encoders import InversionEncoders
-    from ..inversion.injection import TextConditioner
+    from d2m_core.inversion.config import EncoderConfig
+    from d2m_core.inversion.encoders import InversionEncoders
+    from d2m_core.inversion.injection import TextConditioner
 
 #: ``--model`` value of each backbone's tiny random model (tests and smoke runs).
 DEBUG_MODEL = "debug"
@@ -75,7 +75,7 @@ def default_device() -> str:
 
 
 def _encoder_meta(encoder: object) -> dict:
-    from ..inversion.checkpoint import read_meta
+    from d2m_core.inversion.checkpoint import read_meta
 
     return read_meta(Path(str(encoder)).expanduser())
 
@@ -188,7 +188,7 @@ class EncodedBackbone(Backbone):
         """
         self.encoders = self.cfg = None
         if encoder is not None:
-            from ..inversion.checkpoint import load_encoders
+            from d2m_core.inversion.checkpoint import load_encoders
 
             self.encoders, self.meta = load_encoders(
                 Path(str(encoder)).expanduser(),
@@ -213,7 +213,7 @@ class EncodedBackbone(Backbone):
     def dance_features(self, analysis: Analysis, prompt: ParsedPrompt) -> RhythmFeatures | None:
         """Check ``prompt`` (:meth:`check_prompt`) and give the dance's rhythm features for the
         encoders, computed once per piece (None without encoders)."""
-        from ..inversion.features import motion_rhythm
+        from d2m_core.inversion.features import motion_rhythm
 
         self.check_prompt(prompt)
         if self.encoders is None:
@@ -252,7 +252,7 @@ class EncodedBackbone(Backbone):
         """
         import torch
 
-        from ..inversion.features import motion_rhythm, rhythm_input
+        from d2m_core.inversion.features import motion_rhythm, rhythm_input
 
         cfg = self.cfg
         if genre not in cfg.genres:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import scipy.ndimage as ndi
 
-from ..analysis import Analysis
-from ..genres import TYPICAL_BPM
-from ..prompt import ParsedPrompt
-from .base import Backbone, Progress, register
+from d2m_core.backbones.base import Backbone, Progress, register
+from d2m_core.dance.analysis import Analysis
+from d2m_core.music.genres import TYPICAL_BPM
+from d2m_core.music.prompt import ParsedPrompt
 
 
 @register
@@ -37,7 +37,7 @@ class GrooveBackbone(Backbone):
         duration_s: float,
         progress: Progress | None = None,
     ) -> np.ndarray:
-        from ..groove import render_groove
+        from d2m_core.groove import render_groove
 
         rh = analysis.rhythm
         beats = np.asarray(analysis.tempo.beats_s, dtype=np.float64)

@@ -10,9 +10,9 @@ Modules: ``timeline`` (beat grid, bars, energy), ``styles`` (genres), ``words`` 
 ``generate`` (the entry point).
 """
 
-from .generate import compose, render_groove
-from .styles import GENRE_LABELS, GENRES
-from .words import WORD_BANK, apply_words, known_words
+from d2m_core.groove.generate import compose, render_groove
+from d2m_core.groove.styles import GENRE_LABELS, GENRES
+from d2m_core.groove.words import WORD_BANK, apply_words, known_words
 
 __all__ = [
     "GENRES",

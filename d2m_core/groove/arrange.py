@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import drums as dr
-from .melody import write_phrase
-from .patterns import BASS, COMP, LEAD_STYLES
-from .styles import MAJOR_PROGRESSIONS, MINOR_PROGRESSIONS, ChordSlot, Style
-from .theory import (
+from d2m_core.groove import drums as dr
+from d2m_core.groove.melody import write_phrase
+from d2m_core.groove.patterns import BASS, COMP, LEAD_STYLES
+from d2m_core.groove.styles import MAJOR_PROGRESSIONS, MINOR_PROGRESSIONS, ChordSlot, Style
+from d2m_core.groove.theory import (
     MAJOR_MODES,
     Chord,
     Scale,
@@ -26,7 +26,7 @@ from .theory import (
     is_diminished,
     voice_chord,
 )
-from .timeline import Timeline
+from d2m_core.groove.timeline import Timeline
 
 # A note: (beat position on the grid, length in beats, MIDI key, velocity 1..127).
 Note = tuple[float, float, int, int]

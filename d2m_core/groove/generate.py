@@ -8,12 +8,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .arrange import Arrangement, arrange
-from .master import active_rms, master, pulse_gain, reverb
-from .render import render_part
-from .styles import GENRES, Style, style_for
-from .timeline import Timeline, build_timeline
-from .words import apply_words, known_words
+from d2m_core.groove.arrange import Arrangement, arrange
+from d2m_core.groove.master import active_rms, master, pulse_gain, reverb
+from d2m_core.groove.render import render_part
+from d2m_core.groove.styles import GENRES, Style, style_for
+from d2m_core.groove.timeline import Timeline, build_timeline
+from d2m_core.groove.words import apply_words, known_words
 
 _MAX_DURATION_S = 1800.0
 

@@ -10,7 +10,7 @@ import functools
 import numpy as np
 from scipy import ndimage, signal
 
-from .timeline import Timeline
+from d2m_core.groove.timeline import Timeline
 
 TARGET_RMS_DBFS = -15.0
 CEILING = 0.944  # -0.5 dBFS

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .theory import Chord, Scale
+from d2m_core.groove.theory import Chord, Scale
 
 # One melody note: (start in beats from the phrase start, length in beats, MIDI pitch, velocity).
 MelNote = tuple[float, float, int, int]

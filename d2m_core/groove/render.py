@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .arrange import Note, PartSpec
-from .soundfont import borrow_synth
-from .timeline import Timeline
+from d2m_core.groove.arrange import Note, PartSpec
+from d2m_core.groove.soundfont import borrow_synth
+from d2m_core.groove.timeline import Timeline
 
 # Parts whose notes may start before t = 0 and still sound from t = 0 (held harmony).
 _HELD_PARTS = ("bass", "keys", "pad")

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# One genre vocabulary for the whole project: the `@` genres of d2m_core.genres.
-from ..genres import GENRE_LABELS, GENRES  # noqa: E402, F401
+# One genre vocabulary for the whole project: the `@` genres of d2m_core.music.genres.
+from d2m_core.music.genres import GENRE_LABELS, GENRES  # noqa: E402, F401
 
 # A chord slot: a scale degree (diatonic chord) or (degree, quality) with quality "dom"
 # (dominant 7th), "maj", "min" or "sus" built on that degree's root regardless of the mode.

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from .styles import Style
+from d2m_core.groove.styles import Style
 
 Effect = Callable[[Style], Style]
 

@@ -23,7 +23,7 @@ Modules
 
 from __future__ import annotations
 
-from .config import EncoderConfig
+from d2m_core.inversion.config import EncoderConfig
 
 __all__ = ["EncoderConfig", "GenreEncoder", "InversionEncoders", "RhythmEncoder"]
 
@@ -32,7 +32,7 @@ def __getattr__(name: str):
     # The torch modules load on first use, so torch-free callers (the CLI, availability
     # checks, data preparation) can import this package cheaply.
     if name in ("GenreEncoder", "InversionEncoders", "RhythmEncoder"):
-        from . import encoders
+        from d2m_core.inversion import encoders
 
         return getattr(encoders, name)
     raise AttributeError(name)

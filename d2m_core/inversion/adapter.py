@@ -3,11 +3,11 @@
 A backbone joins training by implementing :class:`InversionAdapter` (its text conditioner, how
 target audio becomes cached training targets, and its loss given the injected conditioning)
 and registering it in :data:`ADAPTERS`. MusicGen's adapter
-(:class:`d2m_core.backbones.musicgen.MusicgenInversionAdapter`) caches Encodec codes and returns
-the codebook cross-entropy (paper Eq. 3); AudioLDM's and Riffusion's
-(:mod:`d2m_core.backbones.audioldm`, :mod:`d2m_core.backbones.riffusion`) inject through
-:class:`~d2m_core.inversion.injection.EmbeddingHookConditioner`, cache VAE latents and return the
-noise-prediction loss (paper Eq. 2, :mod:`d2m_core.backbones.latent_diffusion`).
+(:class:`~d2m_core.backbones.musicgen.model.MusicgenInversionAdapter`) caches Encodec codes
+and returns the codebook cross-entropy (paper Eq. 3); AudioLDM's and Riffusion's
+(:mod:`d2m_core.backbones.audioldm.model`, :mod:`d2m_core.backbones.riffusion.model`) inject
+through :class:`~d2m_core.inversion.injection.EmbeddingHookConditioner`, cache VAE latents and
+return the noise-prediction loss (paper Eq. 2, :mod:`d2m_core.backbones.diffusion`).
 
 This module imports torch only when used, so backbone modules can subclass the interface
 without slowing ``d2m --help``.
@@ -22,20 +22,20 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import D2MError
-from ..prompt import DEFAULT_PROMPT, GENRE_TOKEN, RHYTHM_TOKEN
+from d2m_core.errors import D2MError
+from d2m_core.music.prompt import DEFAULT_PROMPT, GENRE_TOKEN, RHYTHM_TOKEN
 
 if TYPE_CHECKING:  # torch stays unimported until an adapter is built
     import torch
 
-    from .encoders import InversionEncoders
-    from .injection import TextConditioner
+    from d2m_core.inversion.encoders import InversionEncoders
+    from d2m_core.inversion.injection import TextConditioner
 
 #: backbone name -> "module:Class" of its adapter (imported on demand).
 ADAPTERS: dict[str, str] = {
-    "musicgen": "d2m_core.backbones.musicgen:MusicgenInversionAdapter",
-    "audioldm": "d2m_core.backbones.audioldm:AudioldmInversionAdapter",
-    "riffusion": "d2m_core.backbones.riffusion:RiffusionInversionAdapter",
+    "musicgen": "d2m_core.backbones.musicgen.model:MusicgenInversionAdapter",
+    "audioldm": "d2m_core.backbones.audioldm.model:AudioldmInversionAdapter",
+    "riffusion": "d2m_core.backbones.riffusion.model:RiffusionInversionAdapter",
 }
 
 

@@ -16,13 +16,13 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import D2MError
-from ..fileio import atomic_path
-from ..prompt import DEFAULT_PROMPT
-from .config import EncoderConfig
+from d2m_core.errors import D2MError
+from d2m_core.inversion.config import EncoderConfig
+from d2m_core.io.files import atomic_path
+from d2m_core.music.prompt import DEFAULT_PROMPT
 
 if TYPE_CHECKING:
-    from .encoders import InversionEncoders
+    from d2m_core.inversion.encoders import InversionEncoders
 
 FORMAT = "d2m-inversion-encoders"
 VERSION = 1
@@ -135,7 +135,7 @@ def load_encoders(
     """
     from safetensors.torch import load_file
 
-    from .encoders import InversionEncoders
+    from d2m_core.inversion.encoders import InversionEncoders
 
     meta = read_meta(path)
     trained_on = meta.get("model", "?")

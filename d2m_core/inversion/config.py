@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-from ..genres import GENRES
+from d2m_core.music.genres import GENRES
 
 PROJECTORS = ("mlp", "attn_pos")
 RHYTHM_INPUTS = ("peaks", "peaks+envelope")
 
-#: The paper's rhythm-feature settings (see :func:`d2m_core.rhythm.rhythm_features`).
+#: The paper's rhythm-feature settings (see :func:`d2m_core.dance.rhythm.rhythm_features`).
 DEFAULT_RHYTHM_PARAMS: dict[str, float] = {
     "num_bins": 10,
     "peak_window_s": 0.05,
@@ -48,7 +48,7 @@ class EncoderConfig:
         Typical size (element standard deviation) of the text encoder's token embeddings.
     rhythm_params : dict
         Rhythm-feature settings (direction bins, peak picking), as
-        :func:`d2m_core.rhythm.rhythm_features` takes them.
+        :func:`d2m_core.dance.rhythm.rhythm_features` takes them.
     """
 
     text_width: int

@@ -32,7 +32,7 @@ import math
 import torch
 from torch import nn
 
-from .config import EncoderConfig
+from d2m_core.inversion.config import EncoderConfig
 
 
 class _Head(nn.Module):

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..motion import Motion
-from ..rhythm import RhythmFeatures, resample_rhythm, rhythm_features
-from .config import EncoderConfig
+from d2m_core.dance.motion import Motion
+from d2m_core.dance.rhythm import RhythmFeatures, resample_rhythm, rhythm_features
+from d2m_core.inversion.config import EncoderConfig
 
 
 def motion_rhythm(motion: Motion, *, cfg: EncoderConfig) -> RhythmFeatures:

@@ -33,7 +33,7 @@ from collections.abc import Iterator, Mapping, Sequence
 import torch
 from torch import nn
 
-from ..prompt import GENRE_TOKEN, RHYTHM_TOKEN
+from d2m_core.music.prompt import GENRE_TOKEN, RHYTHM_TOKEN
 
 PSEUDO_WORDS: tuple[str, ...] = (GENRE_TOKEN, RHYTHM_TOKEN)
 

@@ -1,12 +1,13 @@
-"""Evaluation metrics (paper §4.2 and beyond), mir_eval style: pure functions + ``evaluate()``.
+"""Evaluation (paper §4.2 and beyond), mir_eval style: pure functions + ``evaluate()``.
 
-- :mod:`.beats` — paper onsets, BCS/BHS in bins, F1 from dataset means, paper tempo and TD,
-  librosa beat tracking, mir_eval beat F-measure.
+A leaf: nothing in the library imports it; the ``d2m evaluate`` / ``d2m beats`` commands
+(:mod:`d2m_core.cli.evaluate`) do. Beat detection and the beat agreement scores (BCS/BHS, F1,
+TD, beat F-measure) live in :mod:`d2m_core.music.beats`, since generation reports them too.
+
 - :mod:`.fad` — Fréchet distance (safe for singular covariances) and FAD of embedding sets.
 - :mod:`.vggish` — VGGish (front end, network, PCA postprocessing) loading released weights.
 - :mod:`.clap` — CLAP audio embeddings (transformers ``ClapModel``) and the CLAP score.
 - :mod:`.evaluate` — :func:`~.evaluate.evaluate`: every metric over named clips, one dict.
-- :mod:`.cli` — the ``d2m evaluate`` and ``d2m beats`` commands.
 
 Heavy dependencies (torch, transformers) are imported only by the modules that need them.
 """

@@ -6,7 +6,7 @@ Conventions
   music), ``reference_beats[name]`` (beat annotations, seconds) and ``visual_beats[name]``
   (the dance's visual beats, seconds). Audio values are ``(samples, sample_rate)`` with
   samples ``(N,)`` or ``(N, C)``.
-- Against reference music, per clip (see :mod:`d2m_core.metrics.beats`): BCS, BHS on paper
+- Against reference music, per clip (see :mod:`d2m_core.music.beats`): BCS, BHS on paper
   onsets in ``bin_s`` bins (reference truncated to the generated length); TD in BPM; beat
   F-measure (±70 ms) of the generated music's tracked beats against the annotations when
   given, else against the reference music's tracked beats (both truncated to the generated
@@ -32,7 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .beats import (
+from d2m_core.metrics.fad import frechet_audio_distance
+from d2m_core.music.beats import (
     ANALYSIS_SR,
     BEAT_WINDOW_S,
     PAPER_BIN_S,
@@ -45,7 +46,6 @@ from .beats import (
     tempo_difference,
     validate_times,
 )
-from .fad import frechet_audio_distance
 
 Audio = tuple[np.ndarray, int]
 
@@ -268,7 +268,7 @@ def evaluate(
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
-    from .clap import cosine_similarity
+    from d2m_core.metrics.clap import cosine_similarity
 
     return cosine_similarity(a, b)
 

@@ -4,5 +4,6 @@
   into clips, with the encoder inputs and the backbone's targets cached on disk.
 - :mod:`.loop`: the backbone-agnostic loop on Hugging Face Accelerate (CPU, one GPU, or
   ``accelerate launch`` on many), resumable, logging to ``metrics.csv``.
-- :mod:`.cli`: ``d2m train``.
+
+The ``d2m train`` command is :mod:`d2m_core.cli.train`.
 """

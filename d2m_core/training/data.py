@@ -35,9 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import D2MError
-from ..genres import genre_from_aist_name, resolve_genre
-from ..inversion.config import EncoderConfig
+from d2m_core.errors import D2MError
+from d2m_core.inversion.config import EncoderConfig
+from d2m_core.music.genres import genre_from_aist_name, resolve_genre
 
 SPLITS = ("train", "val", "test")
 MANIFEST = "manifest.csv"
@@ -58,7 +58,7 @@ class Pair:
         Video or keypoint file.
     audio : Path
     genre : str
-        Genre id (:data:`d2m_core.genres.GENRES`).
+        Genre id (:data:`d2m_core.music.genres.GENRES`).
     split : str
         ``train``, ``val`` or ``test``.
     key : str, optional
@@ -257,9 +257,9 @@ def clip_starts(
 
 
 def _load_motion(pair: Pair, cache_dir: Path):
-    from ..analysis import load_motion
-    from ..keypoint_io import is_keypoint_file
-    from ..motion import Motion
+    from d2m_core.dance.analysis import load_motion
+    from d2m_core.dance.motion import Motion
+    from d2m_core.io.keypoints import is_keypoint_file
 
     if is_keypoint_file(pair.motion):
         return load_motion(pair.motion, key=pair.key, fps=pair.fps, view=pair.view)
@@ -278,8 +278,8 @@ def _pair_clips(
     pair: Pair, *, adapter, cfg: EncoderConfig, hop_s: float, cache_dir: Path
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(starts, rhythm (n, C, L), targets (n, ...)) of one pair, from the cache if there."""
-    from ..audio_io import read_audio
-    from ..inversion.features import motion_rhythm, rhythm_input
+    from d2m_core.inversion.features import motion_rhythm, rhythm_input
+    from d2m_core.io.audio import read_audio
 
     key = _digest(
         {

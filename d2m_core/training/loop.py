@@ -9,7 +9,7 @@ its own frozen backbone, only the small encoders are synchronised). On GPUs the 
 loss runs under autocast (bf16 where supported, else fp16); the text encoder always runs in
 float32.
 
-Defaults are the paper's MusicGen settings (DESIGN.md §1): AdamW, lr 1e-4, betas
+Defaults are the paper's MusicGen settings (its §4.1): AdamW, lr 1e-4, betas
 (0.9, 0.95), weight decay 0.01, gradient clipping at 1.0, linear warm-up over 6000 steps (at most
 a tenth of the run) then cosine decay, 20 epochs.
 
@@ -35,8 +35,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..errors import D2MError
-from ..prompt import DEFAULT_PROMPT, parse_prompt
+from d2m_core.errors import D2MError
+from d2m_core.music.prompt import DEFAULT_PROMPT, parse_prompt
 
 METRIC_FIELDS = ("step", "epoch", "split", "loss", "lr", "clips_per_s", "elapsed_s")
 
@@ -178,7 +178,7 @@ class _Counter:
 
 
 def _encoder_config(cfg: TrainConfig, adapter):
-    from ..inversion.config import EncoderConfig
+    from d2m_core.inversion.config import EncoderConfig
 
     return EncoderConfig(
         text_width=adapter.text_width,
@@ -225,10 +225,10 @@ def train(cfg: TrainConfig, *, show_progress: bool = True) -> TrainResult:
     from accelerate.utils import set_seed
     from tqdm.auto import tqdm
 
-    from ..inversion.adapter import get_adapter, inversion_loss
-    from ..inversion.checkpoint import save_encoders
-    from ..inversion.encoders import InversionEncoders
-    from .data import ClipDataset, find_pairs, prepare_clips
+    from d2m_core.inversion.adapter import get_adapter, inversion_loss
+    from d2m_core.inversion.checkpoint import save_encoders
+    from d2m_core.inversion.encoders import InversionEncoders
+    from d2m_core.training.data import ClipDataset, find_pairs, prepare_clips
 
     if cfg.steps is None and not cfg.epochs:
         raise D2MError("give the run length with --epochs N or --steps N")

@@ -1,4 +1,4 @@
-"""Fixtures for the metric tests: click tracks with known onsets and tiny random models."""
+"""Fixtures for the metric tests: tiny random VGGish and CLAP models."""
 
 from __future__ import annotations
 
@@ -10,24 +10,6 @@ import pytest
 import torch
 
 SR = 22050
-
-
-def click_track(times_s, duration_s: float, *, sr: int = SR, freq: float = 1500.0) -> np.ndarray:
-    """Silence with a 10 ms decaying sine burst starting at each time (float32 mono)."""
-    y = np.zeros(int(round(duration_s * sr)), np.float32)
-    t = np.arange(int(0.01 * sr)) / sr
-    burst = (0.8 * np.sin(2 * np.pi * freq * t) * np.exp(-t / 0.002)).astype(np.float32)
-    for s in np.asarray(times_s, float):
-        i = int(round(s * sr))
-        seg = y[i : i + burst.size]
-        seg += burst[: seg.size]
-    return y
-
-
-@pytest.fixture(scope="session")
-def clicks() -> Callable[..., np.ndarray]:
-    """Factory: ``clicks(times_s, duration_s, sr=22050)`` -> a click track."""
-    return click_track
 
 
 def tiny_vggish_state(seed: int = 0, *, emb: int = 8) -> dict[str, torch.Tensor]:

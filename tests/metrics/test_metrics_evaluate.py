@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from d2m_core.cli import main
+from d2m_core.cli.main import main
 from d2m_core.metrics.clap import load_clap
 from d2m_core.metrics.evaluate import Unavailable, evaluate, format_tables
 from d2m_core.metrics.vggish import load_vggish

@@ -1,0 +1,99 @@
+"""Dance analysis: any input (video or keypoint file) -> motion -> rhythm -> tempo and beats."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from d2m_core.dance.motion import Motion
+from d2m_core.dance.rhythm import RhythmFeatures, rhythm_features
+from d2m_core.dance.tempo import TempoEstimate, visual_tempo
+from d2m_core.errors import D2MError
+from d2m_core.io.keypoints import is_keypoint_file, load_keypoints
+
+Progress = Callable[[float, str], None]
+
+
+def load_motion(
+    path: str | Path,
+    *,
+    key: str | None = None,
+    fps: float | None = None,
+    view: int = 0,
+    progress: Progress | None = None,
+) -> Motion:
+    """Read a keypoint file, or find the dancer's keypoints in a video.
+
+    Parameters
+    ----------
+    path : str or Path
+        A video (anything ffmpeg decodes) or a keypoint file (see :mod:`d2m_core.io.keypoints`).
+    key, fps, view
+        Keypoint-file options (npz entry, frame rate, AIST++ camera).
+    progress : callable(fraction, message), optional
+        Called during pose estimation.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise D2MError(f"file not found: {path}")
+    if path.is_dir():
+        raise D2MError(f"{path} is a folder: give a video or a keypoint file")
+    if is_keypoint_file(path):
+        return load_keypoints(path, key=key, fps=fps, view=view)
+    from d2m_core.dance.pose import estimate_pose  # imported lazily: MediaPipe is slow to import
+
+    return estimate_pose(path, progress=progress)
+
+
+@dataclass
+class Analysis:
+    """Everything d2m knows about a dance: its motion, rhythm features and visual tempo."""
+
+    motion: Motion
+    rhythm: RhythmFeatures
+    tempo: TempoEstimate
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary (times in seconds)."""
+        m = self.motion
+        return {
+            "source": m.source,
+            "fps": m.fps,
+            "num_frames": m.num_frames,
+            "duration_s": round(m.duration_s, 4),
+            "frame_size": list(m.frame_size) if m.frame_size else None,
+            "frames_with_person": m.frames_with_person,
+            "frames_total": int(m.meta.get("frames_total", m.num_frames)),
+            "tempo_bpm": round(self.tempo.bpm, 2),
+            "tempo_confidence": round(self.tempo.confidence, 3),
+            "visual_beats_s": [round(float(t), 3) for t in self.tempo.beats_s],
+            "rhythm_peaks_s": [round(float(t), 3) for t in self.rhythm.peak_times_s],
+        }
+
+
+def analyze_motion(motion: Motion) -> Analysis:
+    """Rhythm features and visual tempo of a motion that is already loaded."""
+    if motion.num_frames < 3:
+        raise D2MError(
+            f"{motion.source or 'the input'} has only {motion.num_frames} frame(s):"
+            " a dance needs at least a second of motion"
+        )
+    if not np.any(motion.keypoints[:, :, 2] > 0):
+        raise D2MError(f"no person found in {motion.source or 'the input'}")
+    return Analysis(motion=motion, rhythm=rhythm_features(motion), tempo=visual_tempo(motion))
+
+
+def analyze(
+    path: str | Path,
+    *,
+    key: str | None = None,
+    fps: float | None = None,
+    view: int = 0,
+    progress: Progress | None = None,
+) -> Analysis:
+    """Analyse a dance video or keypoint file (see :func:`load_motion` for the parameters)."""
+    motion = load_motion(path, key=key, fps=fps, view=view, progress=progress)
+    return analyze_motion(motion)

@@ -1,0 +1,146 @@
+"""The Gradio app's event handlers and layout (no server: handlers are called directly)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import time
+from pathlib import Path
+
+import gradio as gr
+import pytest
+
+from d2m_core.app import pipeline as service
+from d2m_core.app.pipeline import Limits, Pipeline
+from d2m_core.music.prompt import DEFAULT_PROMPT
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE_NPZ = str(ROOT / "assets" / "example_dance_112bpm.npz")
+
+
+def _load_app():
+    spec = importlib.util.spec_from_file_location("d2m_app", ROOT / "app.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["d2m_app"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+app = _load_app()
+
+
+@pytest.fixture
+def pipe(tmp_path: Path):
+    old = service._PIPELINE
+    p = Pipeline(root=tmp_path / "work", limits=Limits(max_upload_mb=50, max_video_s=30))
+    service.set_pipeline(p)
+    yield p
+    p.close()
+    service._PIPELINE = old
+
+
+def test_layout_names_every_event(pipe):
+    demo = app.build_demo()
+    names = {fn.api_name for fn in demo.fns.values()}
+    assert {"analyze", "generate", "check_prompt", "backbone_options"} <= names
+    assert {"insert_instruments", "insert_moods", "insert_energy", "insert_genres"} <= names
+    assert None not in names  # every event has an api_name
+    api = demo.get_api_info()["named_endpoints"]
+    assert "/analyze" in api and "/generate" in api
+
+
+def test_analyze_then_generate_handlers(pipe):
+    preview, summary, plot, genre, length = app.analyze(None, EXAMPLE_NPZ, "dance", 0, 0)
+    assert Path(preview).is_file() and Path(plot).is_file()
+    assert "112" in summary
+    assert genre["value"] in service.GENRE_LABELS and "suggested" in genre["label"]
+    assert "10.0 s" in length["label"]
+    video, audio, files, align, figures = app.generate(
+        None, EXAMPLE_NPZ, "dance", 0, 0, f"{DEFAULT_PROMPT}, piano", genre["value"], "groove",
+        7, 0, 3.0,
+    )  # fmt: skip
+    assert video.endswith(".mp4") and audio.endswith(".wav") and len(files) == 4
+    assert Path(align).is_file() and "BCS" in figures and "(suggested)" in figures
+    assert pipe.stats["analyses"] == 1
+
+
+def test_video_input_wins_over_keypoints():
+    path, opts = app._input("/x/dance.mp4", EXAMPLE_NPZ, "dance", 30, 1)
+    assert path == "/x/dance.mp4" and opts == {}
+    path, opts = app._input(None, {"path": EXAMPLE_NPZ}, "", 0, None)
+    assert path == EXAMPLE_NPZ and opts == {"key": None, "fps": None, "view": 0}
+    assert app._input({"video": {"path": "/v.mp4"}}, None, "", 0, 0)[0] == "/v.mp4"
+
+
+@pytest.mark.parametrize(
+    ("video", "kp", "prompt", "message"),
+    [
+        (None, None, DEFAULT_PROMPT, "no input"),
+        (None, EXAMPLE_NPZ, "   ", "prompt is empty"),
+        (None, EXAMPLE_NPZ, "a * and * music", "once"),
+    ],
+)
+def test_user_errors_become_gr_error(pipe, video, kp, prompt, message):
+    with pytest.raises(gr.Error, match=message):
+        app.generate(video, kp, "dance", 0, 0, prompt, "auto", "groove", 0, 0, 3.0)
+
+
+def test_not_a_video_is_a_clear_error(pipe, tmp_path):
+    fake = tmp_path / "holiday.mp4"
+    fake.write_bytes(b"\x00" * 1000)
+    with pytest.raises(gr.Error, match="holiday.mp4") as exc:
+        app.analyze(str(fake), None, "", 0, 0)
+    assert "Traceback" not in str(exc.value.message)
+
+
+def test_bugs_are_hidden_behind_a_short_message(pipe, monkeypatch):
+    def boom(*a, **k):
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(pipe, "analyze", boom)
+    with pytest.raises(gr.Error) as exc:
+        app.analyze(None, EXAMPLE_NPZ, "dance", 0, 0)
+    assert "RuntimeError" in exc.value.message and "secret" not in exc.value.message
+
+
+def test_error_messages_are_html_escaped(pipe, monkeypatch):
+    def bad(*a, **k):
+        raise service.D2MError("file <script>x</script> is odd")
+
+    monkeypatch.setattr(pipe, "analyze", bad)
+    with pytest.raises(gr.Error) as exc:
+        app.analyze(None, EXAMPLE_NPZ, "dance", 0, 0)
+    assert "<script>" not in exc.value.message and "&lt;script&gt;" in exc.value.message
+
+
+def test_small_handlers():
+    assert app.insert_word(["piano"], DEFAULT_PROMPT) == f"{DEFAULT_PROMPT}, piano"
+    assert app.insert_word("sad", "") == f"{DEFAULT_PROMPT}, sad"
+    assert app.check_prompt(DEFAULT_PROMPT).startswith("✓")
+    guidance, zero_shot = app.backbone_options("groove")
+    assert guidance["visible"] is False and zero_shot["interactive"] is True
+    guidance, zero_shot = app.backbone_options("musicgen")
+    assert guidance["visible"] is True  # no encoder configured: zero-shot only, and it says so
+    assert zero_shot["value"] is True and zero_shot["interactive"] is False
+    assert "D2M_MUSICGEN_ENCODER" in zero_shot["info"]
+    other, tabs = app.keep_keypoints("/some/keypoints.npz")
+    assert other is None and tabs.selected == "keypoints"  # clears the video, shows its tab
+    assert app.keep_video(None)[0] is not None  # a cleared input leaves the other alone
+
+
+def test_warm_up_once(pipe):
+    pipe.warm_up()
+    t0 = time.perf_counter()
+    pipe.warm_up()  # a no-op the second time
+    assert time.perf_counter() - t0 < 0.01
+
+
+def test_command_line_defaults(monkeypatch):
+    for var in ("D2M_HOST", "D2M_PORT", "D2M_MAX_UPLOAD_MB", "D2M_MAX_VIDEO_S"):
+        monkeypatch.delenv(var, raising=False)
+    a = app.parse_args([])
+    assert (a.host, a.port, a.share) == ("127.0.0.1", 7860, False)
+    a = app.parse_args(["--host", "0.0.0.0", "--port", "9000", "--share", "--max-video-s", "20"])
+    assert (a.host, a.port, a.share, a.max_video_s) == ("0.0.0.0", 9000, True, 20.0)
+    with pytest.raises(SystemExit):
+        app.parse_args(["--max-upload-mb", "0"])  # would reject every upload

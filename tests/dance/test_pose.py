@@ -1,0 +1,282 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from d2m_core.dance.motion import Motion
+from d2m_core.dance.pose import (
+    MAX_INTERP_GAP_S,
+    _fill_gaps,
+    _main_track,
+    _resample,
+    _smooth,
+    estimate_pose,
+    estimate_pose_image,
+)
+from d2m_core.errors import D2MError
+
+# ---------------------------------------------------------------------------------- accuracy
+
+
+def test_coco_image_accuracy(shared_file):
+    img = shared_file("images/coco_000000000785.jpg")
+    ann = json.loads(shared_file("images/coco_000000000785_keypoints.json").read_text())
+    gt = np.asarray(ann["annotations"][0]["keypoints"], np.float32).reshape(17, 3)
+    kp = estimate_pose_image(img)
+    assert kp.shape == (17, 3) and kp.dtype == np.float32
+    visible = gt[:, 2] > 0
+    err = np.linalg.norm(kp[visible, :2] - gt[visible, :2], axis=1)
+    print(f"COCO 785: mean error {err.mean():.2f} px over {visible.sum()} joints")
+    assert err.mean() <= 10.0
+    assert (kp[:, 2] > 0.5).all()  # a clear full-body photo: every joint visible
+    # Same result from an RGB array.
+    import cv2
+
+    rgb = cv2.cvtColor(cv2.imread(str(img)), cv2.COLOR_BGR2RGB)
+    np.testing.assert_allclose(estimate_pose_image(rgb)[:, :2], kp[:, :2], atol=1.0)
+
+
+@pytest.mark.parametrize(
+    ("rel", "size", "fps", "frames"),
+    [
+        ("videos/unianimate_dance_9s.mp4", (692, 1108), 16.0, 150),
+        ("videos/aist_clip_2s_a.mp4", (1920, 1080), 60000 / 1001, 120),
+    ],
+)
+def test_shared_videos(shared_file, rel, size, fps, frames):
+    calls: list[tuple[float, str]] = []
+    m = estimate_pose(shared_file(rel), progress=lambda f, msg: calls.append((f, msg)))
+    assert isinstance(m, Motion)
+    assert m.fps == pytest.approx(fps, rel=1e-6)
+    assert m.num_frames == frames and m.duration_s == pytest.approx(frames / fps)
+    assert m.frame_size == size
+    assert m.frames_with_person >= 0.95 * frames
+    assert m.meta["frames_total"] == frames
+    assert m.meta["frames_missing"] == frames - m.frames_with_person
+    kp = m.keypoints
+    assert kp.shape == (frames, 17, 3) and kp.dtype == np.float32
+    # Body inside the frame, in original pixels; shoulders above hips (upright dancer).
+    inside = (kp[..., 0] > -0.1 * size[0]) & (kp[..., 0] < 1.1 * size[0])
+    assert inside.mean() > 0.95
+    assert (kp[:, 5:7, 1].mean(1) < kp[:, 11:13, 1].mean(1)).mean() > 0.95
+    fr = [c[0] for c in calls]
+    assert fr[0] == 0.0 and fr[-1] == 1.0 and fr == sorted(fr)
+
+
+# ---------------------------------------------------------------------------------- failures
+
+
+def test_no_person_in_solid_video(make_video):
+    frames = [np.full((96, 128, 3), (40, 120, 200), np.uint8)] * 8
+    path = make_video("blue.mp4", frames, fps=8)
+    with pytest.raises(D2MError, match="no person found in blue.mp4") as e:
+        estimate_pose(path)
+    assert "\n" not in str(e.value)
+
+
+def test_no_person_in_image(tmp_path):
+    with pytest.raises(D2MError, match="no person"):
+        estimate_pose_image(np.zeros((120, 160, 3), np.uint8))
+    with pytest.raises(D2MError, match="not found"):
+        estimate_pose_image(tmp_path / "missing.jpg")
+    (tmp_path / "bad.jpg").write_text("nope")
+    with pytest.raises(D2MError, match="cannot read"):
+        estimate_pose_image(tmp_path / "bad.jpg")
+
+
+def test_bad_video_is_d2merror(tmp_path):
+    (tmp_path / "x.mp4").write_text("not a video")
+    with pytest.raises(D2MError):
+        estimate_pose(tmp_path / "x.mp4")
+
+
+# ---------------------------------------------------------------------------------- real dancer,
+# synthetic containers (first 3 s of the shared dance video, re-encoded)
+
+
+@pytest.fixture(scope="module")
+def reference(dancer_frames, video_writer, tmp_path_factory) -> tuple[Motion, Path]:
+    """Pose of the dancer clip as a plain CFR video (the reference for the variants)."""
+    frames, fps = dancer_frames
+    path = video_writer(tmp_path_factory.mktemp("ref") / "ref.mp4", frames, fps=fps)
+    return estimate_pose(path), path
+
+
+def _interp_motion(m: Motion, t: np.ndarray) -> np.ndarray:
+    """(len(t), 17, 2) positions of ``m`` at times ``t``."""
+    out = np.empty((len(t), 17, 2))
+    for j in range(17):
+        for c in range(2):
+            out[:, j, c] = np.interp(t, m.times_s, m.keypoints[:, j, c])
+    return out
+
+
+def test_vfr_resampled_to_uniform_grid(dancer_frames, reference, make_video):
+    frames, fps = dancer_frames
+    keep = [k for k in range(len(frames)) if k % 3 != 2]  # drop every third frame
+    times = [k / fps for k in keep]
+    path = make_video("vfr.mp4", [frames[k] for k in keep], fps=fps, times_s=times)
+    m = estimate_pose(path)
+    duration = times[-1] + 1 / fps
+    assert m.fps == pytest.approx(len(keep) / duration, rel=1e-3)
+    assert m.num_frames == round(duration * m.fps)
+    assert m.frames_with_person == m.num_frames  # VFR spacing is not a missing person
+    # Resampled positions follow the dancer as seen in the full-rate reference.
+    ref, _ = reference
+    err = np.linalg.norm(m.keypoints[:, :, :2] - _interp_motion(ref, m.times_s), axis=2)
+    assert np.median(err) < 0.02 * max(m.frame_size)
+
+
+def test_rotated_video_gives_upright_coordinates(dancer_frames, reference, make_video):
+    frames, fps = dancer_frames
+    coded = [np.ascontiguousarray(np.rot90(f, -1)) for f in frames[:16]]  # stored sideways
+    path = make_video("rot.mp4", coded, fps=fps, rotation=90)  # display: turn back upright
+    m = estimate_pose(path)
+    ref, _ = reference
+    h, w = frames[0].shape[:2]
+    assert m.frame_size == (w, h)
+    err = np.linalg.norm(m.keypoints[:, :, :2] - ref.keypoints[:16, :, :2], axis=2)
+    assert np.median(err) < 0.01 * max(w, h)
+
+
+def test_identity_switch_is_cut_out(dancer_frames, make_video):
+    """Frames 20-25 show 'someone else' (the dancer at half size, elsewhere): dropped, and
+    the hole (< 0.5 s, even if the tracker needs a frame to find the dancer again) bridged by
+    interpolation."""
+    frames, fps = dancer_frames
+    h, w = frames[0].shape[:2]
+    other = []
+    for f in frames[20:26]:
+        small = f[::2, ::2]
+        canvas = np.full_like(f, 128)
+        canvas[h - small.shape[0] :, w - small.shape[1] :] = small  # bottom right, half size
+        other.append(canvas)
+    path = make_video("switch.mp4", frames[:20] + other + frames[26:], fps=fps)
+    m = estimate_pose(path)
+    assert m.meta["identity_tracks"] >= 2
+    assert m.meta["detections_dropped"] >= 5
+    assert m.frames_with_person == len(frames) - m.meta["frames_missing"]
+    assert m.frames_with_person <= len(frames) - 5
+    # The gap holds positions between the dancer's before and after, never the other person.
+    hips = m.keypoints[20:26, 11:13, :2].mean(1)
+    a, b = m.keypoints[19, 11:13, :2].mean(0), m.keypoints[27, 11:13, :2].mean(0)
+    lo, hi = np.minimum(a, b) - 5, np.maximum(a, b) + 5
+    assert ((hips >= lo) & (hips <= hi)).all()
+    assert (m.keypoints[20:26, :, 2] > 0).all()  # short gap: interpolated, not held at 0
+    assert m.meta["frames_interpolated"] >= 5
+
+
+# ---------------------------------------------------------------------------------- internals
+
+
+def _pose(cx: float, cy: float, size: float) -> np.ndarray:
+    """A (17, 3) pose whose torso is centred at (cx, cy) with torso length ``size``."""
+    kp = np.zeros((17, 3), np.float32)
+    kp[:, 2] = 1
+    kp[:, 0], kp[:, 1] = cx, cy
+    kp[5, :2] = cx - size / 3, cy - size / 2
+    kp[6, :2] = cx + size / 3, cy - size / 2
+    kp[11, :2] = cx - size / 4, cy + size / 2
+    kp[12, :2] = cx + size / 4, cy + size / 2
+    return kp
+
+
+def test_main_track_keeps_dominant_dancer():
+    t = np.arange(60) / 30
+    raw = [_pose(300 + 2 * i, 400, 150) for i in range(60)]
+    for i in range(25, 35):  # another, smaller person far to the left
+        raw[i] = _pose(60, 380, 80)
+    raw[40] = None  # a missed detection
+    keep, n_tracks = _main_track(t, raw, min_size=5)
+    assert n_tracks == 2
+    expect = np.ones(60, bool)
+    expect[25:35] = False
+    expect[40] = False
+    np.testing.assert_array_equal(keep, expect)
+
+
+def test_main_track_follows_fast_but_plausible_motion():
+    t = np.arange(30) / 15  # 15 fps, dancer crosses the frame quickly
+    raw = [_pose(100 + 25 * i, 400 + 5 * np.sin(i), 160) for i in range(30)]
+    keep, n_tracks = _main_track(t, raw, min_size=5)
+    assert n_tracks == 1 and keep.all()
+
+
+def test_fill_gaps_short_and_long():
+    fps = 10.0
+    t = np.arange(30) / fps
+    kp = np.zeros((30, 17, 3), np.float32)
+    kp[:, :, 0] = np.arange(30)[:, None] * 10
+    kp[:, :, 2] = 1
+    valid = np.ones(30, bool)
+    valid[[0, 1]] = False  # leading
+    valid[5:9] = False  # 0.4 s: interpolate
+    valid[15:22] = False  # 0.7 s: hold
+    out, tracked = _fill_gaps(t, np.where(valid[:, None, None], kp, 0), valid, fps)
+    np.testing.assert_allclose(out[:2, 0], [[20, 0, 0]] * 2)  # held first seen pose, conf 0
+    np.testing.assert_allclose(out[5:9, 0, 0], [50, 60, 70, 80])
+    assert (out[5:9, :, 2] == 1).all() and tracked[5:9].all()
+    np.testing.assert_allclose(out[15:22, 0, 0], 140)
+    assert (out[15:22, :, 2] == 0).all() and not tracked[15:22].any()
+    assert MAX_INTERP_GAP_S == 0.5
+
+
+def test_resample_vfr_to_grid():
+    times = np.array([0.0, 0.1, 0.3, 0.4])
+    vals = np.array([0.0, 1.0, 3.0, 4.0])[:, None]
+    grid = np.arange(5) * 0.1
+    out, nearest = _resample(times, vals, grid)
+    np.testing.assert_allclose(out[:, 0], [0, 1, 2, 3, 4])
+    assert nearest[0] == 0 and nearest[3] == 2 and nearest[4] == 3
+
+
+def test_smoothing_is_light_and_zero_phase():
+    fps = 60.0
+    t = np.arange(240) / fps
+    x = np.where(t < 2.0, 0.0, 300 * (t - 2.0))  # a sharp start of motion at 2 s
+    kp = np.zeros((240, 17, 3), np.float32)
+    kp[:, :, 0] = x[:, None]
+    noisy = kp.copy()
+    noisy[:, :, :2] += np.random.default_rng(0).normal(0, 1.0, (240, 17, 2))
+    out, name = _smooth(noisy, np.ones(240, bool), fps)
+    assert name.startswith("savgol")
+    assert np.abs(out - kp)[..., :2].std() < np.abs(noisy - kp)[..., :2].std()  # less jitter
+    # The acceleration peak stays at the corner (zero phase: no lag).
+    acc = np.abs(np.diff(out[:, 0, 0], 2))
+    assert abs(int(np.argmax(acc)) + 1 - 120) <= 2
+    # Low frame rates are left alone (every frame carries motion, not noise).
+    same, name = _smooth(noisy, np.ones(240, bool), 30.0)
+    assert name == "none" and same is noisy
+
+
+def test_prefetch_passes_items_and_errors():
+    from d2m_core.dance.pose import _prefetch
+
+    def gen():
+        yield from range(3)
+        raise D2MError("broken at the end")
+
+    got = []
+    with pytest.raises(D2MError, match="broken"):
+        for x in _prefetch(gen(), size=1):
+            got.append(x)
+    assert got == [0, 1, 2]
+
+    closed = []
+
+    def endless():
+        try:
+            i = 0
+            while True:
+                yield i
+                i += 1
+        finally:
+            closed.append(True)
+
+    it = _prefetch(endless(), size=2)
+    assert [next(it) for _ in range(5)] == [0, 1, 2, 3, 4]
+    it.close()  # consumer stops early: the worker must stop and close the source
+    assert closed == [True]
