@@ -1,6 +1,7 @@
 """Regenerate the project's own example files in assets/ (deterministic, no third-party media).
 
-- ``example_dance_112bpm.npz``: a procedural dancer's COCO-17 keypoints (:mod:`d2m_core.dance.synth`).
+- ``example_dance_112bpm.npz``: a procedural dancer's COCO-17 keypoints
+  (:mod:`d2m_core.dance.synth`).
 - ``example_dancer_96bpm.mp4``: a procedural dancer rendered as a flat-shaded mannequin (head,
   hair, shirt, trousers, shoes on a wall and floor). MediaPipe finds the pose in it (checked
   below), so it is a video example the whole pipeline runs on, offline.

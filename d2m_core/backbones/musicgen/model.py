@@ -29,8 +29,8 @@ averaged over codebooks (paper Eq. 3). Sampling walks the same layout (:func:`sa
 
 Generation
 ----------
-Classifier-free guidance is done here, not by ``generate()`` (which silently drops it for
-``encoder_outputs`` in transformers' MusicGen): the batch is doubled with a null condition (zeros, as
+Classifier-free guidance is done here, not by ``generate()`` (transformers' MusicGen silently
+drops it for ``encoder_outputs``): the batch is doubled with a null condition (zeros, as
 MusicGen trains it) and ``logits = uncond + g * (cond - uncond)``, then top-k sampling with a
 seeded ``torch.Generator``. Music longer than one clip is made window by window: each window
 is one encoder clip long (5.12 s), starts with the last quarter of the previous window's codes
