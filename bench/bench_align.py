@@ -10,7 +10,7 @@ Usage: .venv/bin/python bench/bench_align.py [--shared ../shared/data] [--only a
   tempo prior centred on the dance tempo ("informed", a diagnostic of metrical-level
   confusion); global baseline (music beats uniformly rescaled to the dance tempo and shifted
   by the best constant offset, no local warping: on beat lists); chroma distance and pitch
-  shift in cents (tolerances in d2m_core.sync.align); loop used; wall time. Then, per dance, the
+  shift in cents (tolerances in d2m_core.sync.checks); loop used; wall time. Then, per dance, the
   "ceiling" of the measure: clicks exactly on the visual beats, alone and with softer
   eighth-note clicks between them, scored the same way.
 - ``tsm``: time-scale modification methods on constructed signals along a map alternating
@@ -37,13 +37,10 @@ import numpy as np
 from d2m_core.dance.analysis import analyze
 from d2m_core.io.audio import read_audio
 from d2m_core.music.beats import beat_f_measure, detect_beats, to_analysis_audio
-from d2m_core.sync.align import (
-    align_to_beats,
-    hit_rate,
-    map_times,
-    pitch_figures,
-    time_map_stretch,
-)
+from d2m_core.sync.align import align_to_beats
+from d2m_core.sync.checks import hit_rate, pitch_figures
+from d2m_core.sync.stretch import time_map_stretch
+from d2m_core.sync.timemap import map_times
 
 MUSIC = ("gtzan_country.00000.wav", "librosa_choice_drumbass.ogg", "madmom_sample.wav")
 DANCES = (

@@ -22,8 +22,8 @@ soundtrack (or, for a keypoint file, a rendered skeleton). Prints the beat F-mea
 the visual beats before and after, and how well pitch was kept."""
 
 
-# Mirrors of d2m_core.sync.align's defaults, so that building the parser imports nothing heavy
-# (tests/test_align.py checks they agree).
+# Mirrors of the defaults in d2m_core.sync.timemap and .stretch, so that building the parser
+# imports nothing heavy (tests/sync/test_align.py checks they agree).
 DEFAULT_MAX_STRETCH = 1.45
 METHODS = ("wsola", "pv")
 

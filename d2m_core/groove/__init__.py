@@ -1,4 +1,4 @@
-"""Weight-free music generator ("groove"): GM-soundfont music locked to a dance's beats.
+"""Stage: backbone (the offline engine): weight-free GM-soundfont music locked to a dance's beats.
 
 The offline default backbone of d2m. :func:`render_groove` turns the dance's visual beats,
 its motion energy, a genre and prompt words into stereo audio whose quarter notes land on the

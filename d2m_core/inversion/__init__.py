@@ -1,4 +1,5 @@
-"""Encoder-based textual inversion (paper §3): dance rhythm and genre as two pseudo-words.
+"""Stage: rhythm and beats -> prompt embeddings: encoder-based textual inversion (paper §3),
+the dance's rhythm and genre as two pseudo-words.
 
 The prompt's pseudo-words ``@`` (genre) and ``*`` (rhythm) each map to one token of the
 backbone's text tokenizer. Two small encoders turn the dance into one vector each, of the text

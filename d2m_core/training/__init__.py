@@ -1,4 +1,4 @@
-"""Training the dance encoders (encoder-based textual inversion) on any trainable backbone.
+"""Stage (offline, for researchers): training the dance encoders on any trainable backbone.
 
 - :mod:`.data`: dance/music pairs (a folder with ``manifest.csv``, or the AIST++ layout) cut
   into clips, with the encoder inputs and the backbone's targets cached on disk.

@@ -13,6 +13,14 @@ Defaults are the paper's MusicGen settings (its §4.1): AdamW, lr 1e-4, betas
 (0.9, 0.95), weight decay 0.01, gradient clipping at 1.0, linear warm-up over 6000 steps (at most
 a tenth of the run) then cosine decay, 20 epochs.
 
+Structure
+---------
+:func:`train` is the loop; each step is a function of a :class:`TrainState` (built by
+:func:`setup`) so that tests can run them one by one: :func:`resume`, :func:`epoch_batches`,
+:func:`train_step` (one forward/backward pass), :func:`after_optimizer_step` (schedule, step
+count, and the logging / validation / saving that fall due), :func:`end_epoch`,
+:func:`evaluate`, :func:`save_checkpoint` and :func:`finish`.
+
 Output folder
 -------------
 - ``encoder/``: the latest encoders (:mod:`d2m_core.inversion.checkpoint`), written at every
@@ -32,29 +40,63 @@ import json
 import math
 import shutil
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from d2m_core.errors import D2MError
+from d2m_core.inversion.config import EncoderConfig
 from d2m_core.music.prompt import DEFAULT_PROMPT, parse_prompt
 
+if TYPE_CHECKING:
+    import torch
+    from accelerate import Accelerator
+    from tqdm.auto import tqdm
+
+    from d2m_core.inversion.adapter import InversionAdapter
+    from d2m_core.inversion.encoders import InversionEncoders
+    from d2m_core.training.data import ClipTable, Pair
+
 METRIC_FIELDS = ("step", "epoch", "split", "loss", "lr", "clips_per_s", "elapsed_s")
+
+#: The full training state for resuming, inside the output folder.
+STATE_DIR = Path("checkpoints") / "state"
 
 
 @dataclass
 class TrainConfig:
     """Settings of one training run (the CLI's options).
 
+    The encoder fields (``projector`` to ``dropout``, ``clip_s``) take their defaults from
+    :class:`~d2m_core.inversion.config.EncoderConfig`, which they fill in.
+
     Attributes
     ----------
-    data, out : Path
-        Data folder (manifest or AIST++) and output folder.
-    backbone, model : str
-        Trainable backbone and its model id / folder / ``debug``.
-    layout, music_dir, view
-        Data layout options (:func:`d2m_core.training.data.find_pairs`).
-    projector, rhythm_input, hidden, attn_layers, attn_heads, patch_frames, dropout
-        Encoder architecture (:class:`~d2m_core.inversion.config.EncoderConfig`).
+    data : Path
+        Data folder (``manifest.csv`` or the AIST++ layout).
+    out : Path
+        Output folder (see the module's docstring).
+    backbone : str
+        Trainable backbone (``musicgen``, ``audioldm``, ``riffusion``).
+    model : str
+        The backbone's model id, model folder, or ``debug`` (a tiny random model).
+    layout : str
+        ``auto``, ``manifest`` or ``aist`` (:func:`d2m_core.training.data.find_pairs`).
+    music_dir : Path, optional
+        AIST++: folder of the ``mXX0.wav`` music files.
+    view : int
+        AIST++ camera view.
+    projector : str
+        Rhythm projector, ``mlp`` or ``attn_pos``.
+    rhythm_input : str
+        ``peaks`` or ``peaks+envelope``.
+    hidden : int
+        Hidden width of both encoders (0: from the text width).
+    attn_layers, attn_heads, patch_frames : int
+        Shape of the ``attn_pos`` projector.
+    dropout : float
+        Dropout inside the encoders while training.
     init_words : (str, str), optional
         Words whose embeddings ``*`` and ``@`` start from (default: the adapter's,
         ``rhythm`` and ``dance``).
@@ -62,26 +104,45 @@ class TrainConfig:
         Clip length, seconds.
     clip_hop_s : float, optional
         Spacing of training clips (default: ``clip_s``).
-    epochs, steps : int, optional
-        Run length: ``steps`` (optimiser steps) wins when given.
+    epochs : int, optional
+        Run length in epochs (used when ``steps`` is not given).
+    steps : int, optional
+        Run length in optimiser steps; wins over ``epochs``.
     batch_size : int
         Clips per process per forward pass.
     grad_accum : int
         Forward passes per optimiser step.
-    lr, betas, weight_decay, grad_clip, warmup
-        Optimiser (warm-up in optimiser steps, capped at a tenth of the run).
+    lr : float
+        Peak learning rate of AdamW.
+    betas : (float, float)
+        AdamW's betas.
+    weight_decay : float
+        AdamW's decoupled weight decay.
+    grad_clip : float
+        Maximum gradient norm (0: no clipping).
+    warmup : int
+        Linear warm-up in optimiser steps, capped at a tenth of the run, then cosine decay to 0
+        (:func:`transformers.get_cosine_schedule_with_warmup`).
     mixed_precision : str
         ``auto`` (bf16 / fp16 on GPU, none on CPU), ``no``, ``fp16`` or ``bf16``.
-    val_every, save_every, log_every : int
-        In optimiser steps; 0 = at the end of every epoch (log: every step).
+    val_every : int
+        Optimiser steps between validations; 0 = at the end of every epoch.
+    save_every : int
+        Optimiser steps between saves; 0 = at the end of every epoch.
+    log_every : int
+        Optimiser steps between train rows of ``metrics.csv`` (0: every step).
     resume : bool
         Continue from ``out/checkpoints/state`` when present.
     cache : Path, optional
         Feature cache folder (default ``out/cache``).
+    seed : int
+        Seed of every random number generator (model set-up, dropout, shuffling).
+    num_workers : int
+        Data-loader worker processes.
     cpu : bool
         Force the CPU even when a GPU is present.
     prompt : str
-        The fixed training prompt.
+        The fixed training prompt (must hold both ``@`` and ``*``).
     """
 
     data: Path
@@ -91,15 +152,15 @@ class TrainConfig:
     layout: str = "auto"
     music_dir: Path | None = None
     view: int = 0
-    projector: str = "attn_pos"
-    rhythm_input: str = "peaks"
-    hidden: int = 0
-    attn_layers: int = 2
-    attn_heads: int = 4
-    patch_frames: int = 8
-    dropout: float = 0.1
+    projector: str = EncoderConfig.projector
+    rhythm_input: str = EncoderConfig.rhythm_input
+    hidden: int = EncoderConfig.hidden
+    attn_layers: int = EncoderConfig.attn_layers
+    attn_heads: int = EncoderConfig.attn_heads
+    patch_frames: int = EncoderConfig.patch_frames
+    dropout: float = EncoderConfig.dropout
     init_words: tuple[str, str] | None = None
-    clip_s: float = 5.12
+    clip_s: float = EncoderConfig.clip_s
     clip_hop_s: float | None = None
     epochs: int | None = 20
     steps: int | None = None
@@ -122,12 +183,33 @@ class TrainConfig:
     prompt: str = DEFAULT_PROMPT
 
     def to_dict(self) -> dict:
+        """The settings as JSON values (paths as strings), for ``run.json``."""
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
 
 
 @dataclass
 class TrainResult:
-    """What a run did."""
+    """What a run did.
+
+    Attributes
+    ----------
+    steps : int
+        Optimiser steps done (counting those before a resume).
+    epochs : float
+        The same in epochs.
+    train_loss : float
+        Loss of the last train row of ``metrics.csv`` written by this call (NaN: none).
+    val_loss : float, optional
+        The final validation loss (None: no val clips).
+    best_val_loss : float, optional
+        The lowest validation loss of the run.
+    encoder_dir : Path
+        The folder of the latest encoders.
+    seconds : float
+        Wall time of this call.
+    history : list[dict]
+        The ``metrics.csv`` rows written by this call.
+    """
 
     steps: int
     epochs: float
@@ -137,28 +219,6 @@ class TrainResult:
     encoder_dir: Path
     seconds: float
     history: list[dict] = field(default_factory=list)
-
-
-def _mixed_precision(choice: str, *, cpu: bool) -> str:
-    import torch
-
-    if choice != "auto":
-        return choice
-    if cpu or not torch.cuda.is_available():
-        return "no"
-    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-
-
-def lr_lambda(*, warmup: int, total: int):
-    """Linear warm-up then cosine decay to zero, as a LambdaLR factor of the step."""
-
-    def f(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / max(1, warmup)
-        progress = (step - warmup) / max(1, total - warmup)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-    return f
 
 
 class _Counter:
@@ -177,9 +237,107 @@ class _Counter:
         self.__dict__.update(d)
 
 
-def _encoder_config(cfg: TrainConfig, adapter):
-    from d2m_core.inversion.config import EncoderConfig
+@dataclass
+class LogWindow:
+    """Train losses and clips since the latest train row of ``metrics.csv``.
 
+    Attributes
+    ----------
+    loss_sum : float
+        Sum of the batch losses.
+    batches : int
+        Forward passes summed.
+    clips : int
+        Clips seen, over all processes.
+    since : float
+        ``time.perf_counter()`` when the window opened.
+    """
+
+    loss_sum: float = 0.0
+    batches: int = 0
+    clips: int = 0
+    since: float = field(default_factory=time.perf_counter)
+
+
+@dataclass
+class TrainState:
+    """What the steps of one run share: :func:`setup` builds it, every step takes it.
+
+    Attributes
+    ----------
+    cfg : TrainConfig
+        The run's settings.
+    out : Path
+        The output folder.
+    acc : Accelerator
+        Device, mixed precision, gradient accumulation and processes.
+    adapter : InversionAdapter
+        The frozen backbone.
+    encoders : InversionEncoders
+        The trainable encoders, wrapped by ``acc.prepare``.
+    optimizer : torch.optim.Optimizer
+        AdamW over the encoders.
+    scheduler : torch.optim.lr_scheduler.LambdaLR
+        The learning-rate schedule (:func:`transformers.get_cosine_schedule_with_warmup`),
+        stepped once per optimiser step.
+    train_dl : torch.utils.data.DataLoader
+        Shuffled train clips.
+    val_dl : torch.utils.data.DataLoader, optional
+        Val clips (None when the data have none).
+    counter : _Counter
+        Step, epoch and best validation loss, saved with the training state.
+    steps_per_epoch : int
+        Optimiser steps per epoch.
+    total : int
+        Optimiser steps of the whole run.
+    resuming : bool
+        Whether the run continues from ``out/checkpoints/state``.
+    t_start : float
+        ``time.perf_counter()`` at the start of the call, for ``elapsed_s``.
+    history : list[dict]
+        ``metrics.csv`` rows written by this call (every process keeps them).
+    last_val : float, optional
+        The latest validation loss of this call.
+    val_step, save_step : int
+        Steps of the latest validation and save of this call (-1: none yet).
+    window : LogWindow
+        Train losses since the latest train row.
+    """
+
+    cfg: TrainConfig
+    out: Path
+    acc: Accelerator
+    adapter: InversionAdapter
+    encoders: InversionEncoders
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    train_dl: torch.utils.data.DataLoader
+    val_dl: torch.utils.data.DataLoader | None
+    counter: _Counter
+    steps_per_epoch: int
+    total: int
+    resuming: bool
+    t_start: float
+    history: list[dict] = field(default_factory=list)
+    last_val: float | None = None
+    val_step: int = -1
+    save_step: int = -1
+    window: LogWindow = field(default_factory=LogWindow)
+
+
+def _mixed_precision(choice: str, *, cpu: bool) -> str:
+    """Resolve ``auto`` to bf16 / fp16 on a GPU, ``no`` on the CPU."""
+    import torch
+
+    if choice != "auto":
+        return choice
+    if cpu or not torch.cuda.is_available():
+        return "no"
+    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+
+
+def _encoder_config(cfg: TrainConfig, *, adapter: InversionAdapter) -> EncoderConfig:
+    """The run's encoder settings plus what the backbone fixes (text width, embedding scale)."""
     return EncoderConfig(
         text_width=adapter.text_width,
         projector=cfg.projector,
@@ -194,7 +352,9 @@ def _encoder_config(cfg: TrainConfig, adapter):
     )
 
 
-def _check_run_file(out: Path, cfg: TrainConfig, enc_dict: dict, resuming: bool) -> None:
+def _check_run_file(cfg: TrainConfig, *, enc_dict: dict, resuming: bool) -> None:
+    """Refuse to resume another backbone's, model's or encoder's run; (re)write ``run.json``."""
+    out = Path(cfg.out)
     run = out / "run.json"
     if resuming and run.is_file():
         old = json.loads(run.read_text())
@@ -212,8 +372,95 @@ def _check_run_file(out: Path, cfg: TrainConfig, enc_dict: dict, resuming: bool)
     run.write_text(json.dumps({"train": cfg.to_dict(), "encoder": enc_dict}, indent=2) + "\n")
 
 
-def train(cfg: TrainConfig, *, show_progress: bool = True) -> TrainResult:
-    """Train the encoders; returns a summary (the main process also writes ``cfg.out``).
+def check_config(cfg: TrainConfig) -> None:
+    """Refuse settings that cannot train, before anything is loaded.
+
+    Raises
+    ------
+    D2MError
+        No run length, a batch size or accumulation below 1, a prompt without ``@`` and ``*``.
+    """
+    if cfg.steps is None and not cfg.epochs:
+        raise D2MError("give the run length with --epochs N or --steps N")
+    if cfg.batch_size < 1 or cfg.grad_accum < 1:
+        raise D2MError("--batch-size and --grad-accum must be at least 1")
+    parsed = parse_prompt(cfg.prompt)
+    if not (parsed.has_rhythm and parsed.has_genre):
+        # Both encoders must receive gradients on every step (and DDP insists on it).
+        raise D2MError(f"the training prompt must contain both @ and *, e.g. '{DEFAULT_PROMPT}'")
+
+
+def _clip_tables(
+    cfg: TrainConfig,
+    *,
+    acc: Accelerator,
+    adapter: InversionAdapter,
+    enc_cfg: EncoderConfig,
+    pairs: list[Pair],
+    show_progress: bool,
+) -> dict[str, ClipTable]:
+    """The clips of every split, from the feature cache or computed into it."""
+    from d2m_core.training.data import prepare_clips
+
+    cache = Path(cfg.cache) if cfg.cache else Path(cfg.out) / "cache"
+    with acc.main_process_first():  # the main process fills the cache, the others read it
+        tables = prepare_clips(
+            pairs,
+            adapter=adapter,
+            cfg=enc_cfg,
+            cache_dir=cache,
+            hop_s=cfg.clip_hop_s,
+            log=acc.print,
+            show_progress=show_progress and acc.is_local_main_process,
+        )
+    if "train" not in tables:
+        raise D2MError(
+            f"no training clips of {cfg.clip_s:g} s in {cfg.data}: check the split column"
+        )
+    return tables
+
+
+def _new_encoders(
+    cfg: TrainConfig, *, adapter: InversionAdapter, enc_cfg: EncoderConfig
+) -> InversionEncoders:
+    """Fresh encoders whose pseudo-word embeddings start from the init words'."""
+    from d2m_core.inversion.encoders import InversionEncoders
+
+    encoders = InversionEncoders(enc_cfg)
+    if cfg.init_words:
+        adapter.rhythm_init_word, adapter.genre_init_word = cfg.init_words
+    adapter.init_encoders(encoders)
+    return encoders
+
+
+def _data_loaders(
+    cfg: TrainConfig, *, tables: dict[str, ClipTable]
+) -> tuple[torch.utils.data.DataLoader, torch.utils.data.DataLoader | None]:
+    """Shuffled (seeded) train batches and, when there are val clips, val batches in order."""
+    import torch
+
+    from d2m_core.training.data import ClipDataset
+
+    train_dl = torch.utils.data.DataLoader(
+        ClipDataset(tables["train"]),
+        batch_size=cfg.batch_size,
+        shuffle=True,
+        num_workers=cfg.num_workers,
+        generator=torch.Generator().manual_seed(cfg.seed),
+    )
+    val_dl = None
+    if "val" in tables:
+        val_dl = torch.utils.data.DataLoader(
+            ClipDataset(tables["val"]), batch_size=cfg.batch_size, shuffle=False
+        )
+    return train_dl, val_dl
+
+
+def setup(cfg: TrainConfig, *, show_progress: bool = True) -> TrainState:
+    """Accelerator, frozen backbone, clips, encoders, optimiser and schedule of a run.
+
+    The order of the random draws (backbone, then encoders) follows ``cfg.seed``. Writes
+    ``run.json`` (main process); does not load a saved state yet (:func:`resume`).
 
     Raises
     ------
@@ -223,78 +470,39 @@ def train(cfg: TrainConfig, *, show_progress: bool = True) -> TrainResult:
     import torch
     from accelerate import Accelerator
     from accelerate.utils import set_seed
-    from tqdm.auto import tqdm
+    from transformers import get_cosine_schedule_with_warmup
 
-    from d2m_core.inversion.adapter import get_adapter, inversion_loss
-    from d2m_core.inversion.checkpoint import save_encoders
-    from d2m_core.inversion.encoders import InversionEncoders
-    from d2m_core.training.data import ClipDataset, find_pairs, prepare_clips
+    from d2m_core.inversion.adapter import get_adapter
+    from d2m_core.training.data import find_pairs
 
-    if cfg.steps is None and not cfg.epochs:
-        raise D2MError("give the run length with --epochs N or --steps N")
-    if cfg.batch_size < 1 or cfg.grad_accum < 1:
-        raise D2MError("--batch-size and --grad-accum must be at least 1")
-    parsed = parse_prompt(cfg.prompt)
-    if not (parsed.has_rhythm and parsed.has_genre):
-        # Both encoders must receive gradients on every step (and DDP insists on it).
-        raise D2MError(f"the training prompt must contain both @ and *, e.g. '{DEFAULT_PROMPT}'")
     t_start = time.perf_counter()
-    mp = _mixed_precision(cfg.mixed_precision, cpu=cfg.cpu)
-    acc = Accelerator(mixed_precision=mp, gradient_accumulation_steps=cfg.grad_accum, cpu=cfg.cpu)
+    precision = _mixed_precision(cfg.mixed_precision, cpu=cfg.cpu)
+    acc = Accelerator(
+        mixed_precision=precision, gradient_accumulation_steps=cfg.grad_accum, cpu=cfg.cpu
+    )
     set_seed(cfg.seed)
-    main = acc.is_main_process
-    log = acc.print
     out = Path(cfg.out)
-    state_dir = out / "checkpoints" / "state"
-    resuming = cfg.resume and (state_dir / "counter.json").is_file()
-
+    resuming = cfg.resume and (out / STATE_DIR / "counter.json").is_file()
     pairs = find_pairs(cfg.data, layout=cfg.layout, music_dir=cfg.music_dir, view=cfg.view)
     adapter = get_adapter(cfg.backbone, model=cfg.model, device=acc.device)
     adapter.to(acc.device).freeze()
-    enc_cfg = _encoder_config(cfg, adapter)
-    if main:
-        _check_run_file(out, cfg, enc_cfg.to_dict(), resuming)
-    cache = Path(cfg.cache) if cfg.cache else out / "cache"
-    with acc.main_process_first():  # the main process fills the cache, the others read it
-        tables = prepare_clips(
-            pairs,
-            adapter=adapter,
-            cfg=enc_cfg,
-            cache_dir=cache,
-            hop_s=cfg.clip_hop_s,
-            log=log,
-            show_progress=show_progress and acc.is_local_main_process,
-        )
-    if "train" not in tables:
-        raise D2MError(
-            f"no training clips of {cfg.clip_s:g} s in {cfg.data}: check the split column"
-        )
-    log(
+    enc_cfg = _encoder_config(cfg, adapter=adapter)
+    if acc.is_main_process:
+        _check_run_file(cfg, enc_dict=enc_cfg.to_dict(), resuming=resuming)
+    tables = _clip_tables(
+        cfg, acc=acc, adapter=adapter, enc_cfg=enc_cfg, pairs=pairs, show_progress=show_progress
+    )
+    acc.print(
         f"clips: {', '.join(f'{s} {len(t)}' for s, t in tables.items())}"
         f" ({cfg.clip_s:g} s); backbone {cfg.backbone} '{cfg.model}', text width"
-        f" {enc_cfg.text_width}, projector {enc_cfg.projector}, precision {mp}, device {acc.device}"
+        f" {enc_cfg.text_width}, projector {enc_cfg.projector}, precision {precision},"
+        f" device {acc.device}"
     )
-
-    encoders = InversionEncoders(enc_cfg)
-    if cfg.init_words:
-        adapter.rhythm_init_word, adapter.genre_init_word = cfg.init_words
-    adapter.init_encoders(encoders)
+    encoders = _new_encoders(cfg, adapter=adapter, enc_cfg=enc_cfg)
     optimizer = torch.optim.AdamW(
         encoders.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay
     )
-    gen = torch.Generator().manual_seed(cfg.seed)
-    train_dl = torch.utils.data.DataLoader(
-        ClipDataset(tables["train"]),
-        batch_size=cfg.batch_size,
-        shuffle=True,
-        num_workers=cfg.num_workers,
-        generator=gen,
-    )
-    val_dl = None
-    if "val" in tables:
-        val_dl = torch.utils.data.DataLoader(
-            ClipDataset(tables["val"]), batch_size=cfg.batch_size, shuffle=False
-        )
+    train_dl, val_dl = _data_loaders(cfg, tables=tables)
     encoders, optimizer, train_dl = acc.prepare(encoders, optimizer, train_dl)
     if val_dl is not None:
         val_dl = acc.prepare(val_dl)
@@ -302,184 +510,294 @@ def train(cfg: TrainConfig, *, show_progress: bool = True) -> TrainResult:
     total = int(cfg.steps) if cfg.steps else int(cfg.epochs) * steps_per_epoch
     warmup = min(int(cfg.warmup), total // 10)
     # Stepped by hand once per optimiser step (Accelerate would step it once per process).
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(warmup=warmup, total=total))
+    scheduler = get_cosine_schedule_with_warmup(
+        optimizer, num_warmup_steps=warmup, num_training_steps=total
+    )
     counter = _Counter()
     acc.register_for_checkpointing(scheduler)
     acc.register_for_checkpointing(counter)
-    if resuming:
-        acc.load_state(str(state_dir))
-        log(f"resumed from {state_dir} at step {counter.step} (epoch {counter.epoch})")
-    elif main and (out / "metrics.csv").exists():
-        (out / "metrics.csv").unlink()
-
-    metrics_path = out / "metrics.csv"
-    history: list[dict] = []
-
-    def write_metrics(row: dict) -> None:
-        history.append(row)
-        if not main:
-            return
-        new = not metrics_path.exists()
-        with open(metrics_path, "a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=METRIC_FIELDS)
-            if new:
-                w.writeheader()
-            w.writerow(row)
-
-    def batch_loss(batch: dict) -> torch.Tensor:
-        with acc.autocast():
-            return inversion_loss(
-                adapter,
-                encoders,
-                rhythm=batch["rhythm"],
-                genre=batch["genre"],
-                targets=batch["targets"],
-                prompt=cfg.prompt,
-            )
-
-    def validate() -> float | None:
-        if val_dl is None:
-            return None
-        encoders.eval()
-        tot = torch.zeros(2, device=acc.device)
-        with torch.no_grad():
-            for batch in val_dl:
-                n = torch.tensor(batch["genre"].shape[0], device=acc.device)
-                tot += torch.stack([batch_loss(batch).float() * n, n.float()])
-        encoders.train()
-        tot = acc.reduce(tot, reduction="sum")
-        return float(tot[0] / tot[1].clamp_min(1))
-
-    def info(val: float | None) -> dict:
-        return {
-            "steps": counter.step,
-            "epochs": round(counter.step / steps_per_epoch, 3),
-            "val_loss": val,
-            "best_val_loss": None if math.isinf(counter.best_val) else counter.best_val,
-            "clip_s": cfg.clip_s,
-            "data": str(cfg.data),
-            "prompt": cfg.prompt,
-        }
-
-    marks = {"val": -1, "save": -1}  # steps of the last validation and save
-
-    def save(val: float | None) -> None:
-        marks["save"] = counter.step
-        acc.wait_for_everyone()
-        tmp = out / "checkpoints" / "state.part"
-        if main and tmp.exists():
-            shutil.rmtree(tmp)
-        acc.wait_for_everyone()
-        acc.save_state(str(tmp))
-        if main:
-            (tmp / "counter.json").write_text(json.dumps(counter.state_dict()))
-            old = out / "checkpoints" / "state.old"
-            if state_dir.exists():
-                state_dir.rename(old)
-            tmp.rename(state_dir)
-            shutil.rmtree(old, ignore_errors=True)
-            unwrapped = acc.unwrap_model(encoders)
-            kw = dict(backbone=cfg.backbone, model=cfg.model, prompt=cfg.prompt, info=info(val))
-            save_encoders(out / "encoder", encoders=unwrapped, **kw)
-            if val is not None and val <= counter.best_val:
-                save_encoders(out / "encoder-best", encoders=unwrapped, **kw)
-        acc.wait_for_everyone()
-
-    def evaluate_and_maybe_best() -> float | None:
-        marks["val"] = counter.step
-        val = validate()
-        if val is not None:
-            counter.best_val = min(counter.best_val, val)
-            write_metrics(
-                {
-                    "step": counter.step,
-                    "epoch": round(counter.step / steps_per_epoch, 3),
-                    "split": "val",
-                    "loss": round(val, 6),
-                    "lr": scheduler.get_last_lr()[0],
-                    "clips_per_s": "",
-                    "elapsed_s": round(time.perf_counter() - t_start, 2),
-                }
-            )
-        return val
-
-    encoders.train()
-    bar = tqdm(
+    return TrainState(
+        cfg=cfg,
+        out=out,
+        acc=acc,
+        adapter=adapter,
+        encoders=encoders,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        train_dl=train_dl,
+        val_dl=val_dl,
+        counter=counter,
+        steps_per_epoch=steps_per_epoch,
         total=total,
-        initial=counter.step,
+        resuming=resuming,
+        t_start=t_start,
+    )
+
+
+def resume(state: TrainState) -> None:
+    """Load the saved training state when resuming; a fresh run starts a new ``metrics.csv``."""
+    state_dir = state.out / STATE_DIR
+    if state.resuming:
+        state.acc.load_state(str(state_dir))
+        c = state.counter
+        state.acc.print(f"resumed from {state_dir} at step {c.step} (epoch {c.epoch})")
+    elif state.acc.is_main_process and (state.out / "metrics.csv").exists():
+        (state.out / "metrics.csv").unlink()
+
+
+def metrics_row(
+    state: TrainState, *, split: str, loss: float, clips_per_s: float | str, now: float
+) -> dict:
+    """A ``metrics.csv`` row at the current step (``now``: a ``time.perf_counter()``)."""
+    step = state.counter.step
+    return {
+        "step": step,
+        "epoch": round(step / state.steps_per_epoch, 3),
+        "split": split,
+        "loss": round(loss, 6),
+        "lr": state.scheduler.get_last_lr()[0],
+        "clips_per_s": clips_per_s,
+        "elapsed_s": round(now - state.t_start, 2),
+    }
+
+
+def write_metrics(state: TrainState, *, row: dict) -> None:
+    """Keep ``row`` in the history; the main process appends it to ``metrics.csv``."""
+    state.history.append(row)
+    if not state.acc.is_main_process:
+        return
+    path = state.out / "metrics.csv"
+    new = not path.exists()
+    with open(path, "a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=METRIC_FIELDS)
+        if new:
+            w.writeheader()
+        w.writerow(row)
+
+
+def batch_loss(state: TrainState, *, batch: dict) -> torch.Tensor:
+    """The backbone's loss for one batch of clips (under autocast on GPUs)."""
+    from d2m_core.inversion.adapter import inversion_loss
+
+    with state.acc.autocast():
+        return inversion_loss(
+            state.adapter,
+            state.encoders,
+            rhythm=batch["rhythm"],
+            genre=batch["genre"],
+            targets=batch["targets"],
+            prompt=state.cfg.prompt,
+        )
+
+
+def epoch_batches(state: TrainState) -> Iterable[dict]:
+    """The current epoch's batches, past those a resumed run already trained on."""
+    if hasattr(state.train_dl, "set_epoch"):
+        state.train_dl.set_epoch(state.counter.epoch)
+    if state.counter.batches_in_epoch:
+        return state.acc.skip_first_batches(state.train_dl, state.counter.batches_in_epoch)
+    return state.train_dl
+
+
+def train_step(state: TrainState, *, batch: dict) -> bool:
+    """One forward and backward pass; returns whether it completed an optimiser step.
+
+    With ``grad_accum`` > 1 the optimiser only steps on the pass that completes an
+    accumulation (Accelerate makes the other ``optimizer.step`` calls no-ops).
+    """
+    acc, cfg = state.acc, state.cfg
+    with acc.accumulate(state.encoders):
+        loss = batch_loss(state, batch=batch)
+        acc.backward(loss)
+        if acc.sync_gradients and cfg.grad_clip:
+            acc.clip_grad_norm_(state.encoders.parameters(), cfg.grad_clip)
+        state.optimizer.step()
+        state.optimizer.zero_grad(set_to_none=True)
+    state.counter.batches_in_epoch += 1
+    state.window.loss_sum += float(loss.detach())
+    state.window.batches += 1
+    state.window.clips += batch["genre"].shape[0] * acc.num_processes
+    return acc.sync_gradients
+
+
+def after_optimizer_step(state: TrainState, *, bar: tqdm) -> None:
+    """Advance the schedule and the step count, then log, validate and save when due."""
+    cfg = state.cfg
+    state.scheduler.step()
+    state.counter.step += 1
+    bar.update(1)
+    step = state.counter.step
+    if step % max(1, cfg.log_every) == 0 or step == state.total:
+        log_train(state, bar=bar)
+    if cfg.val_every and step % cfg.val_every == 0:
+        evaluate(state)
+    if cfg.save_every and step % cfg.save_every == 0:
+        save_checkpoint(state)
+
+
+def log_train(state: TrainState, *, bar: tqdm) -> None:
+    """Write the train row (mean loss over processes since the last row), open a new window."""
+    import torch
+
+    acc, window = state.acc, state.window
+    mean = acc.reduce(torch.tensor(window.loss_sum / window.batches, device=acc.device), "mean")
+    now = time.perf_counter()
+    clips_per_s = round(window.clips / max(now - window.since, 1e-9), 2)
+    row = metrics_row(state, split="train", loss=float(mean), clips_per_s=clips_per_s, now=now)
+    write_metrics(state, row=row)
+    bar.set_postfix(loss=f"{float(mean):.4f}")
+    state.window = LogWindow(since=now)
+
+
+def end_epoch(state: TrainState) -> None:
+    """Count the finished epoch; validate and save there unless set to go by steps."""
+    state.counter.epoch += 1
+    state.counter.batches_in_epoch = 0
+    if not state.cfg.val_every:
+        evaluate(state)
+    if not state.cfg.save_every:
+        save_checkpoint(state)
+
+
+def validation_loss(state: TrainState) -> float | None:
+    """Mean loss over all val clips of all processes (None when there are none)."""
+    import torch
+
+    if state.val_dl is None:
+        return None
+    acc = state.acc
+    state.encoders.eval()
+    tot = torch.zeros(2, device=acc.device)  # clip-weighted loss sum, clips
+    with torch.no_grad():
+        for batch in state.val_dl:
+            n = torch.tensor(batch["genre"].shape[0], device=acc.device)
+            tot += torch.stack([batch_loss(state, batch=batch).float() * n, n.float()])
+    state.encoders.train()
+    tot = acc.reduce(tot, reduction="sum")
+    return float(tot[0] / tot[1].clamp_min(1))
+
+
+def evaluate(state: TrainState) -> float | None:
+    """Validate, track the best loss and write the val row; sets and returns ``last_val``."""
+    state.val_step = state.counter.step
+    val = validation_loss(state)
+    if val is not None:
+        state.counter.best_val = min(state.counter.best_val, val)
+        row = metrics_row(state, split="val", loss=val, clips_per_s="", now=time.perf_counter())
+        write_metrics(state, row=row)
+    state.last_val = val
+    return val
+
+
+def encoder_info(state: TrainState) -> dict:
+    """The ``training`` entry of the saved encoders' metadata."""
+    best = state.counter.best_val
+    return {
+        "steps": state.counter.step,
+        "epochs": round(state.counter.step / state.steps_per_epoch, 3),
+        "val_loss": state.last_val,
+        "best_val_loss": None if math.isinf(best) else best,
+        "clip_s": state.cfg.clip_s,
+        "data": str(state.cfg.data),
+        "prompt": state.cfg.prompt,
+    }
+
+
+def _save_encoders(state: TrainState) -> None:
+    """Write ``encoder/``, and ``encoder-best/`` when the latest validation is the best."""
+    from d2m_core.inversion.checkpoint import save_encoders
+
+    cfg = state.cfg
+    unwrapped = state.acc.unwrap_model(state.encoders)
+    kw = dict(backbone=cfg.backbone, model=cfg.model, prompt=cfg.prompt, info=encoder_info(state))
+    save_encoders(state.out / "encoder", encoders=unwrapped, **kw)
+    if state.last_val is not None and state.last_val <= state.counter.best_val:
+        save_encoders(state.out / "encoder-best", encoders=unwrapped, **kw)
+
+
+def save_checkpoint(state: TrainState) -> None:
+    """Save the full training state and the encoders (``encoder-best/`` too at a new best).
+
+    The state is written beside the old one and swapped in only when complete, so an
+    interrupted save leaves the previous state to resume from.
+    """
+    acc, out = state.acc, state.out
+    state.save_step = state.counter.step
+    acc.wait_for_everyone()
+    tmp = out / "checkpoints" / "state.part"
+    if acc.is_main_process and tmp.exists():
+        shutil.rmtree(tmp)
+    acc.wait_for_everyone()
+    acc.save_state(str(tmp))
+    if acc.is_main_process:
+        (tmp / "counter.json").write_text(json.dumps(state.counter.state_dict()))
+        old = out / "checkpoints" / "state.old"
+        if (out / STATE_DIR).exists():
+            (out / STATE_DIR).rename(old)
+        tmp.rename(out / STATE_DIR)
+        shutil.rmtree(old, ignore_errors=True)
+        _save_encoders(state)
+    acc.wait_for_everyone()
+
+
+def finish(state: TrainState) -> TrainResult:
+    """Validate and save the final step unless just done, and sum the call up."""
+    if state.val_step != state.counter.step:
+        evaluate(state)
+    if state.save_step != state.counter.step:
+        save_checkpoint(state)
+    train_rows = [h for h in state.history if h["split"] == "train"]
+    best = state.counter.best_val
+    return TrainResult(
+        steps=state.counter.step,
+        epochs=state.counter.step / state.steps_per_epoch,
+        train_loss=float(train_rows[-1]["loss"]) if train_rows else float("nan"),
+        val_loss=state.last_val,
+        best_val_loss=None if math.isinf(best) else best,
+        encoder_dir=state.out / "encoder",
+        seconds=time.perf_counter() - state.t_start,
+        history=state.history,
+    )
+
+
+def train(cfg: TrainConfig, *, show_progress: bool = True) -> TrainResult:
+    """Train the encoders; returns a summary (the main process also writes ``cfg.out``).
+
+    Parameters
+    ----------
+    cfg : TrainConfig
+        The run's settings.
+    show_progress : bool
+        Progress bars (feature caching, training) on the local main process.
+
+    Raises
+    ------
+    D2MError
+        Bad settings or data folder, no training clips, a backbone that cannot train, a
+        mismatched resume.
+    """
+    from tqdm.auto import tqdm
+
+    check_config(cfg)
+    state = setup(cfg, show_progress=show_progress)
+    resume(state)
+    state.encoders.train()
+    bar = tqdm(
+        total=state.total,
+        initial=state.counter.step,
         desc="training",
         unit="step",
-        disable=not (show_progress and acc.is_local_main_process),
+        disable=not (show_progress and state.acc.is_local_main_process),
     )
-    last_val: float | None = None
-    running, running_n, clips, t_log = 0.0, 0, 0, time.perf_counter()
-    done = counter.step >= total
-    while not done:
-        if hasattr(train_dl, "set_epoch"):
-            train_dl.set_epoch(counter.epoch)
-        dl = train_dl
-        if counter.batches_in_epoch:
-            dl = acc.skip_first_batches(train_dl, counter.batches_in_epoch)
-        for batch in dl:
-            with acc.accumulate(encoders):
-                loss = batch_loss(batch)
-                acc.backward(loss)
-                if acc.sync_gradients and cfg.grad_clip:
-                    acc.clip_grad_norm_(encoders.parameters(), cfg.grad_clip)
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-            counter.batches_in_epoch += 1
-            running += float(loss.detach())
-            running_n += 1
-            clips += batch["genre"].shape[0] * acc.num_processes
-            if not acc.sync_gradients:
-                continue
-            scheduler.step()
-            counter.step += 1
-            bar.update(1)
-            if counter.step % max(1, cfg.log_every) == 0 or counter.step == total:
-                mean = acc.reduce(torch.tensor(running / running_n, device=acc.device), "mean")
-                now = time.perf_counter()
-                write_metrics(
-                    {
-                        "step": counter.step,
-                        "epoch": round(counter.step / steps_per_epoch, 3),
-                        "split": "train",
-                        "loss": round(float(mean), 6),
-                        "lr": scheduler.get_last_lr()[0],
-                        "clips_per_s": round(clips / max(now - t_log, 1e-9), 2),
-                        "elapsed_s": round(now - t_start, 2),
-                    }
-                )
-                bar.set_postfix(loss=f"{float(mean):.4f}")
-                running, running_n, clips, t_log = 0.0, 0, 0, now
-            if cfg.val_every and counter.step % cfg.val_every == 0:
-                last_val = evaluate_and_maybe_best()
-            if cfg.save_every and counter.step % cfg.save_every == 0:
-                save(last_val)
-            if counter.step >= total:
-                done = True
+    state.window = LogWindow()  # clips_per_s counts training only, not the set-up
+    while state.counter.step < state.total:
+        for batch in epoch_batches(state):
+            if not train_step(state, batch=batch):
+                continue  # gradients still accumulating
+            after_optimizer_step(state, bar=bar)
+            if state.counter.step >= state.total:
                 break
         else:
-            counter.epoch += 1
-            counter.batches_in_epoch = 0
-            if not cfg.val_every:
-                last_val = evaluate_and_maybe_best()
-            if not cfg.save_every:
-                save(last_val)
+            end_epoch(state)
     bar.close()
-    if marks["val"] != counter.step:
-        last_val = evaluate_and_maybe_best()
-    if marks["save"] != counter.step:
-        save(last_val)
-    train_rows = [h for h in history if h["split"] == "train"]
-    return TrainResult(
-        steps=counter.step,
-        epochs=counter.step / steps_per_epoch,
-        train_loss=float(train_rows[-1]["loss"]) if train_rows else float("nan"),
-        val_loss=last_val,
-        best_val_loss=None if math.isinf(counter.best_val) else counter.best_val,
-        encoder_dir=out / "encoder",
-        seconds=time.perf_counter() - t_start,
-        history=history,
-    )
+    return finish(state)

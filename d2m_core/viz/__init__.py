@@ -1,2 +1,4 @@
-"""Figures of every stage (the only package that imports matplotlib): rhythm and alignment
-plots, skeleton overlays and grids."""
+"""Figures of the stages (the only package that imports matplotlib).
+
+Rhythm and alignment plots, skeleton overlays and grids.
+"""

@@ -1,4 +1,4 @@
-"""Zero-shot sync (d2m_core.sync.align): constructed cases with known answers, CLI, shared music."""
+"""Zero-shot sync (d2m_core.sync): constructed cases with known answers, CLI, shared music."""
 
 from __future__ import annotations
 
@@ -10,19 +10,22 @@ import numpy as np
 import pytest
 
 from d2m_core.errors import D2MError
-from d2m_core.sync.align import (
+from d2m_core.sync.align import align_to_beats, target_beats
+from d2m_core.sync.checks import (
     CHROMA_TOLERANCE,
     PITCH_TOLERANCE_CENTS,
-    align_to_beats,
+    pitch_figures,
+    stretch_summary,
+)
+from d2m_core.sync.looping import choose_loop, loop_music, splice_loop, timeline_beats
+from d2m_core.sync.stretch import time_map_stretch
+from d2m_core.sync.timemap import (
     build_time_map,
     choose_step,
     fit_anchors,
     inverse_map_times,
-    loop_music,
     map_times,
     pair_beats,
-    pitch_figures,
-    time_map_stretch,
 )
 
 SR = 22050
@@ -238,15 +241,56 @@ def test_user_errors_are_one_line():
 
 
 # --------------------------------------------------------------------------------------------
+# the named steps of align_to_beats and loop_music
+
+
+def test_splice_loop_repeats_the_body_and_keeps_the_level():
+    x = np.ones((1000, 1), np.float32)
+    y = splice_loop(x, start=200, end=600, repeats=2, fade=10)
+    assert y.shape == (600 + 2 * 400, 1)
+    np.testing.assert_allclose(y, 1.0, atol=1e-6)  # crossfades sum to one
+    ramp = np.arange(1000, dtype=np.float32)[:, None]
+    y = splice_loop(ramp, start=200, end=600, repeats=2, fade=10)
+    assert y[650, 0] == 250 and y[1050, 0] == 250  # each repeat replays the body
+
+
+def test_timeline_beats_repeat_the_loop_beats():
+    beats = 0.5 * np.arange(8)
+    tl = timeline_beats(beats, start_s=1.0, end_s=3.0, period_s=2.0, repeats=2, length_s=6.6)
+    np.testing.assert_allclose(tl, 0.5 * np.arange(14))
+
+
+def test_choose_loop_joins_alike_beats_a_whole_bar_apart():
+    feats = np.eye(12)
+    feats[9] = feats[1]  # beats 1 and 9 sound the same
+    beats = 0.5 * np.arange(12)
+    s, e = choose_loop(features=feats, beats_s=beats, candidates=np.arange(12), length_s=6.0)
+    assert (s, e) == (1, 9)
+
+
+def test_stretch_summary_counts_segments_at_the_bound():
+    src = np.arange(4.0)
+    out = np.array([0.0, 1.45, 2.45, 3.45])
+    st = stretch_summary(source_s=src, output_s=out, target_s=out + 0.01, max_stretch=1.45)
+    assert st["clamped"] == 1 and st["max"] == pytest.approx(1.45)
+    assert st["max_miss_s"] == pytest.approx(0.01)
+
+
+def test_target_beats_keep_two_beats_past_the_output():
+    target = target_beats(np.arange(0.0, 10.0, 0.5)[::-1], duration_s=3.0)
+    np.testing.assert_allclose(target, np.arange(0.0, 4.01, 0.5))
+
+
+# --------------------------------------------------------------------------------------------
 # command line
 
 
 def test_cli_defaults_mirror_the_library():
     from d2m_core.cli import align as align_cli
-    from d2m_core.sync import align
+    from d2m_core.sync import stretch, timemap
 
-    assert align_cli.DEFAULT_MAX_STRETCH == align.DEFAULT_MAX_STRETCH
-    assert align_cli.METHODS == align.METHODS
+    assert align_cli.DEFAULT_MAX_STRETCH == timemap.DEFAULT_MAX_STRETCH
+    assert align_cli.METHODS == stretch.METHODS
 
 
 def test_cli_align_writes_wav_and_json(tmp_path):
