@@ -2,29 +2,30 @@
 
 ``python app.py`` serves on http://127.0.0.1:7860 (``--host 0.0.0.0`` in a container,
 ``--share`` for a public link). This file only lays out the page and wires events to
-:mod:`d2m_core.app.pipeline`, whose functions the CLI reaches too; user errors (``D2MError``) become
-``gr.Error`` pop-ups, never tracebacks. Every event has an ``api_name`` so ``gradio_client``
-can drive the app: ``/analyze`` and ``/generate`` are the two that matter.
+:mod:`d2m_core.app.pipeline` (the work, which the CLI reaches too) and
+:mod:`d2m_core.app.page` (what the page says); user errors (``D2MError``) become ``gr.Error``
+pop-ups, never tracebacks. Every event has an ``api_name`` so ``gradio_client`` can drive the
+app: ``/analyze`` and ``/generate`` are the two that matter.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
-import html
 import logging
-import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import gradio as gr
 
-from d2m_core.app import pipeline as service
+from d2m_core import settings
+from d2m_core.app import page, pipeline
 from d2m_core.errors import D2MError
-from d2m_core.music.genres import GENRE_LABELS
 from d2m_core.music.prompt import DEFAULT_PROMPT, MAX_PROMPT_CHARS
 
 log = logging.getLogger("d2m.app")
@@ -33,20 +34,18 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 EXAMPLE_VIDEO = ASSETS / "example_dancer_96bpm.mp4"
 EXAMPLE_KEYPOINTS = ASSETS / "example_dance_112bpm.npz"
 
-INTRO = """
-# d2m · music for dance videos
-**1.** Upload a dance video (or a keypoint file), or click an example: d2m finds the dancer's
-pose and the visual beats of the moves. **2.** Edit the prompt around `@` (the genre) and `*`
-(the dance's rhythm). **3.** Generate: your video plays with new music whose beats land on the
-moves. Re-generating reuses the analysis, so new prompts and seeds take a second or two.
-"""
-
 CSS = """
 .chips .gallery-item, .chips button { padding: 2px 8px !important; min-height: 0 !important; }
 .chips { gap: 4px !important; }
 #prompt-check { min-height: 3.5em; }
 footer { display: none !important; }
 """
+
+#: Analyses (and, separately, generations) run at once unless ``--concurrency`` says otherwise.
+DEFAULT_CONCURRENCY = 2
+
+# Options shared by the small events that answer at once, outside the queue.
+_INSTANT = MappingProxyType({"queue": False, "show_progress": "hidden"})
 
 
 # --------------------------------------------------------------------------------------------
@@ -64,45 +63,25 @@ def _user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise
         except D2MError as e:
             raise gr.Error(
-                html.escape(str(e)), title="Cannot do that", print_exception=False
+                page.user_message(str(e)), title=page.USER_ERROR_TITLE, print_exception=False
             ) from None
         except Exception as e:  # a bug: log it for us, keep the page usable for the user
             log.exception("unexpected error in %s", fn.__name__)
-            raise gr.Error(
-                f"Something went wrong on our side ({type(e).__name__}). Try again, or another"
-                " file.",
-                print_exception=False,
-            ) from None
+            raise gr.Error(page.bug_message(e), print_exception=False) from None
 
     return wrapper
 
 
-def _as_path(value: Any) -> str | None:
-    """A component value (path string, or a dict from gr.Video / gr.File) as a path."""
-    if value is None:
-        return None
-    if isinstance(value, dict):
-        value = value.get("video") or value.get("path") or value.get("name")
-        return _as_path(value)
-    return str(value) or None
-
-
-def _input(
-    video: Any, keypoints: Any, kp_key: str | None, kp_fps: float | None, kp_view: float | None
-) -> tuple[str | None, dict]:
-    """The input to use: the video if there is one, else the keypoint file with its options."""
-    v = _as_path(video)
-    if v:
-        return v, {}
-    k = _as_path(keypoints)
-    return k, {"key": kp_key or None, "fps": kp_fps or None, "view": int(kp_view or 0)}
+def _warn(warnings: Iterable[str]) -> None:
+    for w in warnings:
+        gr.Warning(page.user_message(w))
 
 
 # Gradio spots the progress parameter by its default; the tracker itself is per request.
 _PROGRESS = gr.Progress()
 
 
-def _gr_progress(progress: gr.Progress) -> service.Progress:
+def _gr_progress(progress: gr.Progress) -> pipeline.Progress:
     return lambda f, msg: progress(min(max(f, 0.0), 1.0), desc=msg)
 
 
@@ -116,22 +95,19 @@ def analyze(
     progress: gr.Progress = _PROGRESS,
 ) -> tuple:
     """Analyse the dance: pose check image, summary, rhythm plot, suggested genre, length hint."""
-    path, opts = _input(video, keypoints, kp_key, kp_fps, kp_view)
-    out = service.get_pipeline().analyze(path, **opts, progress=_gr_progress(progress))
-    for w in out.warnings:
-        gr.Warning(html.escape(w))
-    label = GENRE_LABELS[out.suggested_genre]
-    dur = out.summary["duration_s"]
+    path, opts = page.pick_input(video, keypoints, kp_key, kp_fps, kp_view)
+    out = pipeline.get_pipeline().analyze(path, **opts, progress=_gr_progress(progress))
+    _warn(out.warnings)
     return (
         str(out.preview_png),
-        out.markdown(),
+        page.analysis_markdown(out),
         str(out.plot_png),
-        gr.update(value=out.suggested_genre, label=f"Genre for @ (suggested: {label})"),
-        gr.update(label=f"Music length, s (0 = the dance's {dur:.1f} s)"),
+        gr.update(value=out.suggested_genre, label=page.genre_label(out.suggested_genre)),
+        gr.update(label=page.length_label(out.summary["duration_s"])),
     )
 
 
-@service.gpu_task()
+@pipeline.gpu_task()
 @_user_errors
 def generate(
     video: Any,
@@ -149,8 +125,8 @@ def generate(
     progress: gr.Progress = _PROGRESS,
 ) -> tuple:
     """Music for the dance: the video with its soundtrack, the audio, downloads, alignment."""
-    path, opts = _input(video, keypoints, kp_key, kp_fps, kp_view)
-    out = service.get_pipeline().generate(
+    path, opts = page.pick_input(video, keypoints, kp_key, kp_fps, kp_view)
+    out = pipeline.get_pipeline().generate(
         path,
         **opts,
         prompt=prompt or "",
@@ -162,33 +138,31 @@ def generate(
         zero_shot=bool(zero_shot),
         progress=_gr_progress(progress),
     )
-    for w in out.warnings:
-        gr.Warning(html.escape(w))
+    _warn(out.warnings)
     return (
         str(out.video_mp4),
         str(out.audio_wav),
         [str(f) for f in out.files],
         str(out.alignment_png),
-        out.markdown(),
+        page.generation_markdown(out),
     )
 
 
 def check_prompt(prompt: str | None) -> str:
     """Live prompt validation (Markdown)."""
-    return service.check_prompt(prompt)
+    return page.check_prompt(prompt)
 
 
 def insert_word(sample: list | str | None, prompt: str | None) -> str:
     """A word-bank chip was clicked: add its word to the prompt."""
-    word = sample[0] if isinstance(sample, (list, tuple)) and sample else sample
-    return service.insert_word(prompt, str(word or ""))
+    return page.insert_word(prompt, page.chip_word(sample))
 
 
 def backbone_options(backbone: str | None) -> tuple:
     """Show the guidance slider only for backbones that use it; set the zero-shot switch."""
-    value, interactive, info = service.zero_shot_state(backbone or "")
+    value, interactive, info = page.zero_shot_state(backbone or "")
     return (
-        gr.update(visible=service.backbone_takes_guidance(backbone or "")),
+        gr.update(visible=pipeline.backbone_takes_guidance(backbone or "")),
         gr.update(value=value, interactive=interactive, info=info),
     )
 
@@ -220,189 +194,324 @@ def analyze_example_keypoints(
 
 
 # --------------------------------------------------------------------------------------------
-# layout
+# layout: one function per section, each returning the components that events need
 
 
-def build_demo(*, max_video_s: float | None = None) -> gr.Blocks:
-    """The page. Handlers use :func:`d2m_core.app.pipeline.get_pipeline` (set it first to configure
-    limits)."""
-    limits = service.get_pipeline().limits
-    max_len = float(max_video_s or limits.max_video_s)
-    backbones = service.backbone_choices()
-    note = service.unavailable_backbones_note()
-    with gr.Blocks(title="d2m: music for dance videos", delete_cache=(1800, 3600)) as demo:
-        gr.Markdown(INTRO)
-        gr.Markdown("### 1 · Your dance")
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=1) as input_col:
-                with gr.Tabs() as input_tabs:
-                    with gr.Tab("Video", id="video"):
-                        video_in = gr.Video(
-                            label=f"Dance video (up to {limits.max_video_s:g} s,"
-                            f" {limits.max_upload_mb:g} MB)",
-                            sources=["upload"],
-                            height=360,
-                        )
-                    with gr.Tab("Keypoint file", id="keypoints"):
-                        kp_in = gr.File(
-                            label="Keypoints (.npy .npz .pkl .json, COCO-17)",
-                            file_types=service.keypoint_suffixes(),
-                            type="filepath",
-                        )
-                        with gr.Row():
-                            kp_key = gr.Textbox(
-                                label=".npz entry", placeholder="only one: leave empty"
-                            )
-                            kp_fps = gr.Number(label="fps (0 = stored)", value=0, minimum=0)
-                            kp_view = gr.Number(
-                                label="AIST++ view", value=0, precision=0, minimum=0
-                            )
-                analyze_btn = gr.Button("Analyse the dance", variant="primary")
-            with gr.Column(scale=1):
-                preview = gr.Image(
-                    label="Pose check: the skeleton d2m found", type="filepath", height=360,
-                    interactive=False,
-                )  # fmt: skip
-                summary = gr.Markdown("*Analyse a dance to see its tempo and suggested genre.*")
-        # The figures carry their own titles: a component label would cover them.
-        rhythm_plot = gr.Image(
-            label="Visual rhythm: acceleration, rhythm peaks, visual beats", type="filepath",
-            interactive=False, show_label=False, height=320,
-        )  # fmt: skip
+@dataclass(frozen=True)
+class DanceSection:
+    """Step 1: the upload (video or keypoints), the analyse button and what analysis shows."""
 
-        gr.Markdown("### 2 · Describe the music")
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=3):
-                prompt = gr.Textbox(
-                    label="Prompt: @ = the genre, * = the dance's rhythm",
-                    value=DEFAULT_PROMPT,
-                    max_length=MAX_PROMPT_CHARS,
-                    lines=1,
-                )
-                prompt_check = gr.Markdown(
-                    service.check_prompt(DEFAULT_PROMPT), elem_id="prompt-check"
-                )
-            with gr.Column(scale=1, min_width=220):
-                genre = gr.Dropdown(
-                    label="Genre for @", choices=service.genre_choices(), value=service.AUTO_GENRE
-                )
-        with gr.Accordion("Word bank: click a word to add it to the prompt", open=True):
-            chips = {}
-            with gr.Row():
-                for cat, words in service.word_bank().items():
-                    chips[cat] = gr.Dataset(
-                        label=cat,
-                        components=["textbox"],
-                        samples=[[w] for w in words],
-                        samples_per_page=len(words),
-                        layout="gallery",
-                        elem_classes="chips",
+    column: gr.Column  # the input column: the examples go under it once the outputs exist
+    tabs: gr.Tabs
+    video: gr.Video
+    keypoints: gr.File
+    kp_key: gr.Textbox
+    kp_fps: gr.Number
+    kp_view: gr.Number
+    analyze: gr.Button
+    preview: gr.Image
+    summary: gr.Markdown
+    rhythm_plot: gr.Image
+
+    @property
+    def inputs(self) -> list[gr.components.Component]:
+        """The components every analysis and generation reads, in the handlers' order."""
+        return [self.video, self.keypoints, self.kp_key, self.kp_fps, self.kp_view]
+
+
+@dataclass(frozen=True)
+class PromptSection:
+    """Step 2, first half: the prompt, its live check, the genre and the word bank."""
+
+    prompt: gr.Textbox
+    check: gr.Markdown
+    genre: gr.Dropdown
+    chips: dict[str, gr.Dataset]
+
+
+@dataclass(frozen=True)
+class GenerationControls:
+    """Step 2, second half: backbone, seed, length, guidance, zero-shot, the generate button."""
+
+    backbone: gr.Dropdown
+    seed: gr.Number
+    length: gr.Slider
+    guidance: gr.Slider
+    zero_shot: gr.Checkbox
+    generate: gr.Button
+
+
+@dataclass(frozen=True)
+class ResultsSection:
+    """Step 3: the video with its music, the music alone, downloads and the alignment."""
+
+    video: gr.Video
+    audio: gr.Audio
+    files: gr.File
+    alignment: gr.Image
+    figures: gr.Markdown
+
+    @property
+    def outputs(self) -> list[gr.components.Component]:
+        """In :func:`generate`'s return order."""
+        return [self.video, self.audio, self.files, self.alignment, self.figures]
+
+
+def _keypoint_tab() -> tuple[gr.File, gr.Textbox, gr.Number, gr.Number]:
+    keypoints = gr.File(
+        label="Keypoints (.npy .npz .pkl .json, COCO-17)",
+        file_types=page.keypoint_suffixes(),
+        type="filepath",
+    )
+    with gr.Row():
+        kp_key = gr.Textbox(label=".npz entry", placeholder="only one: leave empty")
+        kp_fps = gr.Number(label="fps (0 = stored)", value=0, minimum=0)
+        kp_view = gr.Number(label="AIST++ view", value=0, precision=0, minimum=0)
+    return keypoints, kp_key, kp_fps, kp_view
+
+
+def _dance_section(limits: pipeline.Limits) -> DanceSection:
+    gr.Markdown("### 1 · Your dance")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1) as column:
+            with gr.Tabs() as tabs:
+                with gr.Tab("Video", id="video"):
+                    video = gr.Video(
+                        label=f"Dance video (up to {limits.max_video_s:g} s,"
+                        f" {limits.max_upload_mb:g} MB)",
+                        sources=["upload"],
+                        height=360,
                     )
-        with gr.Row(equal_height=True):
-            backbone = gr.Dropdown(
-                label="Backbone",
-                choices=backbones,
-                value=backbones[0][1] if backbones else None,
-                info="groove runs offline; neural ones need their weights (see below)"
-                if note
-                else None,
-            )
-            seed = gr.Number(label="Seed", value=0, precision=0)
-            length = gr.Slider(
-                0, max_len, value=0, step=0.5, label="Music length, s (0 = the dance's length)"
-            )
-            guidance = gr.Slider(
-                1.0, 10.0, value=3.0, step=0.5, label="Guidance (classifier-free)",
-                visible=service.backbone_takes_guidance(backbones[0][1] if backbones else ""),
+                with gr.Tab("Keypoint file", id="keypoints"):
+                    keypoints, kp_key, kp_fps, kp_view = _keypoint_tab()
+            analyze_btn = gr.Button("Analyse the dance", variant="primary")
+        with gr.Column(scale=1):
+            preview = gr.Image(
+                label="Pose check: the skeleton d2m found", type="filepath", height=360,
+                interactive=False,
             )  # fmt: skip
-            zs_value, zs_interactive, zs_info = service.zero_shot_state(
-                backbones[0][1] if backbones else ""
+            summary = gr.Markdown("*Analyse a dance to see its tempo and suggested genre.*")
+    # The figures carry their own titles: a component label would cover them.
+    rhythm_plot = gr.Image(
+        label="Visual rhythm: acceleration, rhythm peaks, visual beats", type="filepath",
+        interactive=False, show_label=False, height=320,
+    )  # fmt: skip
+    return DanceSection(
+        column=column, tabs=tabs, video=video, keypoints=keypoints, kp_key=kp_key,
+        kp_fps=kp_fps, kp_view=kp_view, analyze=analyze_btn, preview=preview, summary=summary,
+        rhythm_plot=rhythm_plot,
+    )  # fmt: skip
+
+
+def _word_bank() -> dict[str, gr.Dataset]:
+    chips = {}
+    with gr.Accordion("Word bank: click a word to add it to the prompt", open=True):
+        with gr.Row():
+            for cat, words in page.word_bank().items():
+                chips[cat] = gr.Dataset(
+                    label=cat,
+                    components=["textbox"],
+                    samples=[[w] for w in words],
+                    samples_per_page=len(words),
+                    layout="gallery",
+                    elem_classes="chips",
+                )
+    return chips
+
+
+def _prompt_section() -> PromptSection:
+    gr.Markdown("### 2 · Describe the music")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            prompt = gr.Textbox(
+                label="Prompt: @ = the genre, * = the dance's rhythm",
+                value=DEFAULT_PROMPT,
+                max_length=MAX_PROMPT_CHARS,
+                lines=1,
             )
-            zero_shot = gr.Checkbox(
-                label="Zero-shot sync", value=zs_value, interactive=zs_interactive, info=zs_info
+            check = gr.Markdown(page.check_prompt(DEFAULT_PROMPT), elem_id="prompt-check")
+        with gr.Column(scale=1, min_width=220):
+            genre = gr.Dropdown(
+                label="Genre for @", choices=page.genre_choices(), value=pipeline.AUTO_GENRE
             )
-        if note:
-            gr.Markdown(f"<small>{html.escape(note)}</small>", elem_classes="backbone-note")
-        generate_btn = gr.Button("Generate music", variant="primary")
+    return PromptSection(prompt=prompt, check=check, genre=genre, chips=_word_bank())
 
-        gr.Markdown("### 3 · Watch and listen")
 
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=1):
-                video_out = gr.Video(label="Your dance with its new music", height=420)
-            with gr.Column(scale=1):
-                figures = gr.Markdown("*Generate to hear the music and see how it lines up.*")
-                audio_out = gr.Audio(label="The music alone", type="filepath", interactive=False)
-                files_out = gr.File(label="Downloads", file_count="multiple", interactive=False)
-        align_plot = gr.Image(
-            label="Beat alignment: visual beats vs detected music beats", type="filepath",
-            interactive=False, show_label=False, height=260,
-        )  # fmt: skip
-
-        # -- events --------------------------------------------------------------------------
-        inputs = [video_in, kp_in, kp_key, kp_fps, kp_view]
-        analysis_outputs = [preview, summary, rhythm_plot, genre, length]
-        analyze_btn.click(
-            analyze, inputs, analysis_outputs, api_name="analyze", concurrency_id="analyze",
-            concurrency_limit=2,
-        )  # fmt: skip
-        generate_btn.click(
-            generate,
-            [*inputs, prompt, genre, backbone, seed, length, guidance, zero_shot],
-            [video_out, audio_out, files_out, align_plot, figures],
-            api_name="generate",
-            concurrency_id="generate",
-            concurrency_limit=2,
+def _generation_controls(*, max_length_s: float) -> GenerationControls:
+    backbones = page.backbone_choices()
+    note = page.unavailable_backbones_note()
+    first = backbones[0][1] if backbones else ""
+    zs_value, zs_interactive, zs_info = page.zero_shot_state(first)
+    with gr.Row(equal_height=True):
+        backbone = gr.Dropdown(
+            label="Backbone",
+            choices=backbones,
+            value=first or None,
+            info=page.BACKBONE_HINT if note else None,
         )
-        prompt.change(
-            check_prompt, prompt, prompt_check, api_name="check_prompt", queue=False,
-            show_progress="hidden", trigger_mode="always_last",
+        seed = gr.Number(label="Seed", value=0, precision=0)
+        length = gr.Slider(
+            0, max_length_s, value=0, step=0.5, label="Music length, s (0 = the dance's length)"
+        )
+        guidance = gr.Slider(
+            1.0, 10.0, value=3.0, step=0.5, label="Guidance (classifier-free)",
+            visible=pipeline.backbone_takes_guidance(first),
         )  # fmt: skip
-        for cat, ds in chips.items():
-            ds.click(
-                insert_word, [ds, prompt], prompt, api_name=f"insert_{cat}", queue=False,
-                show_progress="hidden", api_visibility="undocumented",
-            )  # fmt: skip
-        backbone.change(
-            backbone_options, backbone, [guidance, zero_shot], api_name="backbone_options",
-            queue=False,
-            show_progress="hidden",
-        )  # fmt: skip
-        video_in.change(
-            keep_video, video_in, [kp_in, input_tabs], api_name="clear_keypoints", queue=False,
-            show_progress="hidden", api_visibility="undocumented",
-        )  # fmt: skip
-        kp_in.change(
-            keep_keypoints, kp_in, [video_in, input_tabs], api_name="clear_video", queue=False,
-            show_progress="hidden", api_visibility="undocumented",
+        zero_shot = gr.Checkbox(
+            label="Zero-shot sync", value=zs_value, interactive=zs_interactive, info=zs_info
+        )
+    if note:
+        gr.Markdown(page.backbone_note_html(note), elem_classes="backbone-note")
+    generate_btn = gr.Button("Generate music", variant="primary")
+    return GenerationControls(
+        backbone=backbone, seed=seed, length=length, guidance=guidance, zero_shot=zero_shot,
+        generate=generate_btn,
+    )  # fmt: skip
+
+
+def _results_section() -> ResultsSection:
+    gr.Markdown("### 3 · Watch and listen")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1):
+            video = gr.Video(label="Your dance with its new music", height=420)
+        with gr.Column(scale=1):
+            figures = gr.Markdown("*Generate to hear the music and see how it lines up.*")
+            audio = gr.Audio(label="The music alone", type="filepath", interactive=False)
+            files = gr.File(label="Downloads", file_count="multiple", interactive=False)
+    alignment = gr.Image(
+        label="Beat alignment: visual beats vs detected music beats", type="filepath",
+        interactive=False, show_label=False, height=260,
+    )  # fmt: skip
+    return ResultsSection(
+        video=video, audio=audio, files=files, alignment=alignment, figures=figures
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# events
+
+
+def _analysis_outputs(
+    dance: DanceSection, prompt: PromptSection, controls: GenerationControls
+) -> list[gr.components.Component]:
+    """What an analysis fills, in :func:`analyze`'s return order."""
+    return [dance.preview, dance.summary, dance.rhythm_plot, prompt.genre, controls.length]
+
+
+def _wire_analysis(
+    dance: DanceSection, outputs: list[gr.components.Component], *, concurrency: int
+) -> None:
+    dance.analyze.click(
+        analyze, dance.inputs, outputs, api_name="analyze", concurrency_id="analyze",
+        concurrency_limit=concurrency,
+    )  # fmt: skip
+
+
+def _wire_generation(
+    dance: DanceSection,
+    prompt: PromptSection,
+    controls: GenerationControls,
+    results: ResultsSection,
+    *,
+    concurrency: int,
+) -> None:
+    c = controls
+    controls.generate.click(
+        generate,
+        [*dance.inputs, prompt.prompt, prompt.genre, c.backbone, c.seed, c.length, c.guidance,
+         c.zero_shot],
+        results.outputs,
+        api_name="generate",
+        concurrency_id="generate",
+        concurrency_limit=concurrency,
+    )  # fmt: skip
+
+
+def _wire_prompt(prompt: PromptSection) -> None:
+    prompt.prompt.change(
+        check_prompt, prompt.prompt, prompt.check, api_name="check_prompt",
+        trigger_mode="always_last", **_INSTANT,
+    )  # fmt: skip
+    for cat, ds in prompt.chips.items():
+        ds.click(
+            insert_word, [ds, prompt.prompt], prompt.prompt, api_name=f"insert_{cat}",
+            api_visibility="undocumented", **_INSTANT,
         )  # fmt: skip
 
-        # Examples sit under the input, added once the outputs they fill exist.
-        with input_col:
-            if EXAMPLE_VIDEO.is_file():
-                gr.Examples(
-                    [[str(EXAMPLE_VIDEO)]],
-                    inputs=[video_in],
-                    outputs=analysis_outputs,
-                    fn=analyze_example_video,
-                    run_on_click=True,
-                    cache_examples=False,
-                    api_name="example_video",
-                    elem_id="example-video",
-                    label="Example video: a procedural dancer rendered by d2m (96 BPM)",
-                )
-            if EXAMPLE_KEYPOINTS.is_file():
-                gr.Examples(
-                    [[str(EXAMPLE_KEYPOINTS), "dance"]],
-                    inputs=[kp_in, kp_key],
-                    outputs=analysis_outputs,
-                    fn=analyze_example_keypoints,
-                    run_on_click=True,
-                    cache_examples=False,
-                    api_name="example_keypoints",
-                    elem_id="example-keypoints",
-                    label="Example keypoints: a procedural dance (112 BPM, 10 s)",
-                )
+
+def _wire_backbone(controls: GenerationControls) -> None:
+    controls.backbone.change(
+        backbone_options, controls.backbone, [controls.guidance, controls.zero_shot],
+        api_name="backbone_options", **_INSTANT,
+    )  # fmt: skip
+
+
+def _wire_one_input(dance: DanceSection) -> None:
+    """A video upload clears the keypoint file and the other way round."""
+    dance.video.change(
+        keep_video, dance.video, [dance.keypoints, dance.tabs], api_name="clear_keypoints",
+        api_visibility="undocumented", **_INSTANT,
+    )  # fmt: skip
+    dance.keypoints.change(
+        keep_keypoints, dance.keypoints, [dance.video, dance.tabs], api_name="clear_video",
+        api_visibility="undocumented", **_INSTANT,
+    )  # fmt: skip
+
+
+def _add_examples(dance: DanceSection, outputs: list[gr.components.Component]) -> None:
+    """The examples, under the input; added last because they need the outputs they fill."""
+    common = {"outputs": outputs, "run_on_click": True, "cache_examples": False}
+    with dance.column:
+        if EXAMPLE_VIDEO.is_file():
+            gr.Examples(
+                [[str(EXAMPLE_VIDEO)]],
+                inputs=[dance.video],
+                fn=analyze_example_video,
+                api_name="example_video",
+                elem_id="example-video",
+                label="Example video: a procedural dancer rendered by d2m (96 BPM)",
+                **common,
+            )
+        if EXAMPLE_KEYPOINTS.is_file():
+            gr.Examples(
+                [[str(EXAMPLE_KEYPOINTS), "dance"]],
+                inputs=[dance.keypoints, dance.kp_key],
+                fn=analyze_example_keypoints,
+                api_name="example_keypoints",
+                elem_id="example-keypoints",
+                label="Example keypoints: a procedural dance (112 BPM, 10 s)",
+                **common,
+            )
+
+
+def build_demo(
+    *, max_video_s: float | None = None, concurrency: int = DEFAULT_CONCURRENCY
+) -> gr.Blocks:
+    """The page. Handlers use :func:`d2m_core.app.pipeline.get_pipeline` (set it first to
+    configure limits).
+
+    Parameters
+    ----------
+    max_video_s : float, optional
+        Longest music the length slider offers (default: the pipeline's video length limit).
+    concurrency : int
+        Analyses run at once, and generations run at once (each event its own limit).
+    """
+    limits = pipeline.get_pipeline().limits
+    with gr.Blocks(title="d2m: music for dance videos", delete_cache=(1800, 3600)) as demo:
+        gr.Markdown(page.INTRO)
+        dance = _dance_section(limits)
+        prompt = _prompt_section()
+        controls = _generation_controls(max_length_s=float(max_video_s or limits.max_video_s))
+        results = _results_section()
+        analysis_outputs = _analysis_outputs(dance, prompt, controls)
+        # The events' order is their order in the API listing: keep it.
+        _wire_analysis(dance, analysis_outputs, concurrency=concurrency)
+        _wire_generation(dance, prompt, controls, results, concurrency=concurrency)
+        _wire_prompt(prompt)
+        _wire_backbone(controls)
+        _wire_one_input(dance)
+        _add_examples(dance, analysis_outputs)
     return demo
 
 
@@ -421,19 +530,20 @@ def _positive(text: str) -> float:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    env = os.environ.get
     ap = argparse.ArgumentParser(description="d2m web demo (Gradio)")
-    ap.add_argument("--host", default=env("D2M_HOST", "127.0.0.1"), help="default 127.0.0.1")
-    ap.add_argument("--port", type=int, default=int(env("D2M_PORT", "7860")), help="default 7860")
+    ap.add_argument("--host", default=settings.host(), help="default 127.0.0.1")
+    ap.add_argument("--port", type=int, default=settings.port(), help="default 7860")
     ap.add_argument("--share", action="store_true", help="also open a public gradio.live link")
-    lim = service.Limits.from_env()
+    lim = pipeline.Limits.from_env()
     ap.add_argument(
         "--max-upload-mb", type=_positive, default=lim.max_upload_mb, help="upload size limit"
     )
     ap.add_argument(
         "--max-video-s", type=_positive, default=lim.max_video_s, help="video length limit"
     )
-    ap.add_argument("--concurrency", type=int, default=2, help="jobs run at once per event")
+    ap.add_argument(
+        "--concurrency", type=int, default=DEFAULT_CONCURRENCY, help="jobs run at once per event"
+    )
     ap.add_argument("--queue-size", type=int, default=32, help="waiting jobs before 'queue full'")
     ap.add_argument("--no-warmup", action="store_true", help="load the pose model on first use")
     return ap.parse_args(argv)
@@ -441,12 +551,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def launch(args: argparse.Namespace, **kwargs: Any) -> gr.Blocks:
     """Configure the pipeline, build the page and start serving (blocking unless told not to)."""
-    limits = service.Limits(max_upload_mb=args.max_upload_mb, max_video_s=args.max_video_s)
-    service.set_pipeline(service.Pipeline(limits=limits))
+    limits = pipeline.Limits(max_upload_mb=args.max_upload_mb, max_video_s=args.max_video_s)
+    pipeline.set_pipeline(pipeline.Pipeline(limits=limits))
     if not args.no_warmup:
         # Import MediaPipe while the first visitor is still choosing a file.
-        threading.Thread(target=service.get_pipeline().warm_up, daemon=True).start()
-    demo = build_demo()
+        threading.Thread(target=pipeline.get_pipeline().warm_up, daemon=True).start()
+    demo = build_demo(concurrency=args.concurrency)
     demo.queue(default_concurrency_limit=args.concurrency, max_size=args.queue_size)
     demo.launch(
         server_name=args.host,

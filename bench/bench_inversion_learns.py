@@ -402,7 +402,7 @@ def first_kick_accuracy(model, tok, *, n: int = 24, seed: int = 1) -> float:
     word's phase and its second one period later (the generator obeys the word)."""
     import torch
 
-    from d2m_core.backbones.musicgen.model import DecoderCore, LoadedMusicgen, sample_codes
+    from d2m_core.backbones.musicgen.model import DecoderCore, LoadedMusicgen
 
     core = DecoderCore(LoadedMusicgen(model=model, tokenizer=tok, name="bench", melody=False))
     rng = np.random.default_rng(seed)
@@ -414,8 +414,8 @@ def first_kick_accuracy(model, tok, *, n: int = 24, seed: int = 1) -> float:
         enc = tok([f"a {g} music with {rhythm_word(ti, pj)} as the rhythm"], return_tensors="pt")
         with torch.no_grad():
             h = model.text_encoder(**enc).last_hidden_state
-            c = sample_codes(
-                core, hidden=h, mask=enc["attention_mask"], num_frames=48, guidance=3.0,
+            c = core.sample(
+                hidden=h, mask=enc["attention_mask"], num_frames=48, guidance=3.0,
                 top_k=1, generator=torch.Generator().manual_seed(0),
             )  # fmt: skip
         kicks = np.flatnonzero(c[0, 0].numpy())
@@ -512,7 +512,7 @@ def evaluate(
     """
     import torch
 
-    from d2m_core.backbones.musicgen.model import MusicgenBackbone, decode_codes, sample_codes
+    from d2m_core.backbones.musicgen.backbone import MusicgenBackbone
     from d2m_core.dance.analysis import analyze_motion
     from d2m_core.music.generate import measure_alignment
     from d2m_core.music.prompt import DEFAULT_PROMPT, parse_prompt
@@ -544,12 +544,12 @@ def evaluate(
         enc = bb.lm.tokenizer([text], return_tensors="pt")
         with torch.no_grad():
             h = bb.lm.model.text_encoder(**enc).last_hidden_state
-            codes = sample_codes(
-                bb.core, hidden=h, mask=enc["attention_mask"],
+            codes = bb.core.sample(
+                hidden=h, mask=enc["attention_mask"],
                 num_frames=int(round(spec.duration_s * FRAME_RATE)), guidance=3.0, top_k=250,
                 generator=torch.Generator().manual_seed(seed + i),
             )  # fmt: skip
-        a = measure_alignment(decode_codes(bb.lm, codes[0]), SR, beats)
+        a = measure_alignment(bb.core.decode(codes[0]), SR, beats)
         results["rhythm word"].append({"f": a.beat_f_measure, "bcs": a.bcs, "bhs": a.bhs})
         codes = music_codes(
             genre=spec.genre, bpm=spec.bpm, phase_s=spec.phase_s,
@@ -578,7 +578,7 @@ def evaluate_long(
     *, gen_dir: Path, encoder_dir: Path, specs: list[DanceSpec], seed: int = 0
 ) -> dict:
     """Music longer than one clip (window-by-window continuation) with and without ``*``."""
-    from d2m_core.backbones.musicgen.model import MusicgenBackbone
+    from d2m_core.backbones.musicgen.backbone import MusicgenBackbone
     from d2m_core.dance.analysis import analyze_motion
     from d2m_core.music.generate import measure_alignment
     from d2m_core.music.prompt import DEFAULT_PROMPT, parse_prompt

@@ -179,9 +179,9 @@ def main() -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from d2m_core.cli.evaluate import load_audio, load_models
+    from d2m_core.cli.evaluate import load_models
     from d2m_core.dance.analysis import analyze
-    from d2m_core.io.audio import write_wav
+    from d2m_core.io.audio import load_audio, write_wav
     from d2m_core.io.files import write_json
     from d2m_core.metrics.evaluate import evaluate
     from d2m_core.music.generate import generate_music

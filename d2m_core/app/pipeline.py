@@ -1,8 +1,9 @@
 """The demo's engine: a cached, thread-safe pipeline from an upload to playable files.
 
-The Gradio app (``app.py``) lays out components and wires them to this module; everything it
-does is here and, stage by stage, in the CLI (``d2m analyze --plot --overlay``,
-``d2m generate -o OUT.mp4 --json``). What this module adds is serving concerns:
+The Gradio app (``app.py``) lays out components and wires them to this module and to
+:mod:`d2m_core.app.page` (what the page says); the work itself is here and, stage by stage, in
+the CLI (``d2m analyze --plot --overlay``, ``d2m generate -o OUT.mp4 --json``). What this
+module adds is serving concerns:
 
 - one :class:`Pipeline` per process (:func:`get_pipeline`), safe to call from many threads;
 - analyses cached by the input's content hash (bounded LRU): re-generating with a new prompt or
@@ -21,9 +22,7 @@ from __future__ import annotations
 import atexit
 import dataclasses
 import hashlib
-import html
 import math
-import os
 import re
 import shutil
 import tempfile
@@ -36,12 +35,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from d2m_core import settings
 from d2m_core.dance.analysis import Analysis, analyze, analyze_motion
 from d2m_core.errors import D2MError
-from d2m_core.io.keypoints import KEYPOINT_SUFFIXES, is_keypoint_file
+from d2m_core.io.keypoints import is_keypoint_file
 from d2m_core.music.generate import GenerationResult, generate_music
-from d2m_core.music.genres import GENRE_LABELS, GENRES, suggest_genre
-from d2m_core.music.prompt import DEFAULT_PROMPT, DEFAULT_WORD_BANK, MAX_PROMPT_CHARS, parse_prompt
+from d2m_core.music.genres import suggest_genre
+from d2m_core.music.prompt import DEFAULT_PROMPT, parse_prompt
 
 __all__ = [
     "AUTO_GENRE",
@@ -49,17 +49,12 @@ __all__ = [
     "GenerateOutput",
     "Limits",
     "Pipeline",
-    "backbone_choices",
     "backbone_settings",
     "backbone_takes_guidance",
-    "check_prompt",
-    "genre_choices",
+    "content_key",
     "get_pipeline",
     "gpu_task",
-    "insert_word",
-    "unavailable_backbones_note",
-    "word_bank",
-    "zero_shot_state",
+    "set_pipeline",
 ]
 
 Progress = Callable[[float, str], None]
@@ -83,8 +78,8 @@ _PLOT_LOCK = threading.Lock()
 class Limits:
     """What the demo accepts. ``from_env`` reads ``D2M_MAX_UPLOAD_MB`` / ``D2M_MAX_VIDEO_S``."""
 
-    max_upload_mb: float = 200.0
-    max_video_s: float = 60.0
+    max_upload_mb: float = settings.DEFAULT_MAX_UPLOAD_MB
+    max_video_s: float = settings.DEFAULT_MAX_VIDEO_S
 
     def __post_init__(self) -> None:
         for name in ("max_upload_mb", "max_video_s"):
@@ -94,17 +89,8 @@ class Limits:
 
     @classmethod
     def from_env(cls) -> Limits:
-        def num(name: str, default: float) -> float:
-            raw = os.environ.get(name, "").strip()
-            try:
-                return float(raw) if raw else default
-            except ValueError:
-                raise D2MError(f"{name}={raw!r} is not a number") from None
-
-        return cls(
-            max_upload_mb=num("D2M_MAX_UPLOAD_MB", cls.max_upload_mb),
-            max_video_s=num("D2M_MAX_VIDEO_S", cls.max_video_s),
-        )
+        """The limits set in the environment (:mod:`d2m_core.settings`), else the defaults."""
+        return cls(max_upload_mb=settings.max_upload_mb(), max_video_s=settings.max_video_s())
 
 
 def _check_size(path: Path, limits: Limits) -> None:
@@ -148,6 +134,8 @@ class AnalyzeOutput:
         The rhythm plot (acceleration, rhythm peaks, visual beats).
     cached : bool
         Whether the analysis came from the cache (no pose pass this time).
+    seconds : float
+        How long this request took.
     warnings : list[str]
         Things to tell the user (e.g. the dancer was seen in few frames).
     """
@@ -161,32 +149,6 @@ class AnalyzeOutput:
     cached: bool = False
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
-
-    def markdown(self) -> str:
-        s = self.summary
-        label = GENRE_LABELS[self.suggested_genre]
-        top = sorted(s["genre_scores"].items(), key=lambda kv: -kv[1])[:3]
-        others = ", ".join(f"{GENRE_LABELS[g]} {p:.0%}" for g, p in top)
-        frames = s["frames_total"] or 1
-        if s["tempo_bpm"] <= 0:
-            tempo = "**no clear tempo**"
-        elif s["tempo_confidence"] < 0.2:
-            # Low confidence mostly means a rival tempo (often half / double) scored close.
-            tempo = f"**{s['tempo_bpm']:.1f} BPM** (low confidence: another tempo scored close)"
-        else:
-            tempo = f"**{s['tempo_bpm']:.1f} BPM** (confidence {s['tempo_confidence']:.2f})"
-        return "  \n".join(
-            [
-                f"**Tempo** {tempo}, {len(s['visual_beats_s'])} visual beats,"
-                f" {len(s['rhythm_peaks_s'])} rhythm peaks",
-                f"**Suggested genre for @:** {label} ({others})",
-                f"**Dancer found** in {s['frames_with_person']} of {frames} frames"
-                f" ({s['frames_with_person'] / frames:.0%}); {s['duration_s']:.1f} s"
-                f" at {s['fps']:.3g} fps",
-                f"<small>{'cached analysis' if self.cached else 'analysed'}"
-                f" in {self.seconds:.1f} s</small>",
-            ]
-        )
 
 
 @dataclass
@@ -222,86 +184,9 @@ class GenerateOutput:
     def files(self) -> list[Path]:
         return [self.video_mp4, self.audio_wav, self.report_json, self.alignment_png]
 
-    def _zero_shot_lines(self) -> list[str]:
-        zs = self.report.get("zero_shot")
-        if not zs:
-            return []
-        lines = [f"**Zero-shot prompt sent:** {html.escape(zs['prompt_sent'])}"]
-        if zs["aligned"]:
-            lines.append(
-                f"**Zero-shot sync:** beat F-measure {zs['f_measure_before']:.2f} as generated"
-                f" → {zs['f_measure_after']:.2f} after warping (local stretch"
-                f" {zs['stretch']['min']:.2f}–{zs['stretch']['max']:.2f})"
-            )
-        return lines
-
-    def markdown(self) -> str:
-        r = self.report
-        how = " (suggested)" if r["genre_is_suggestion"] else ""
-        reuse = "analysis reused, no pose pass" if self.analysis_cached else "analysed first"
-        return "  \n".join(
-            [
-                f"**Beat F-measure** {r['beat_f_measure']:.2f} (music beats vs visual beats,"
-                " ±70 ms)",
-                f"**BCS** {r['bcs_0.2s']:.2f} · **BHS** {r['bhs_0.2s']:.2f} ·"
-                f" **F1** {r['f1_0.2s']:.2f} (onsets in 0.2 s bins, the paper's metrics)",
-                f"Music {r['music_tempo_bpm']:.1f} BPM for a {r['tempo_bpm']:.1f} BPM dance ·"
-                f" genre {r['genre_label']}{how} · {r['backbone']} backbone, seed {r['seed']}",
-                *self._zero_shot_lines(),
-                f"<small>music in {r['seconds_to_generate']:.1f} s, all files in"
-                f" {self.seconds:.1f} s ({reuse})</small>",
-            ]
-        )
-
 
 # --------------------------------------------------------------------------------------------
-# UI helpers (prompt, word bank, choices): pure functions
-
-
-def word_bank() -> dict[str, list[str]]:
-    """The word-bank chips, by category (instruments, moods, energy, genres)."""
-    return {k: list(v) for k, v in DEFAULT_WORD_BANK.items()}
-
-
-def insert_word(prompt: str | None, word: str) -> str:
-    """Add a word-bank word to the end of a prompt (no duplicates, within the length limit)."""
-    word = (word or "").strip()
-    text = " ".join((prompt or "").split())
-    if not word:
-        return text
-    if not text:
-        return f"{DEFAULT_PROMPT}, {word}"
-    if word.lower() in re.findall(r"[a-z][a-z'-]*", text.lower()):
-        return text
-    new = f"{text.rstrip(' ,')}, {word}"
-    return new if len(new) <= MAX_PROMPT_CHARS else text
-
-
-def check_prompt(prompt: str | None) -> str:
-    """Live validation of a prompt, as short Markdown (never raises)."""
-    text = " ".join((prompt or "").split())
-    if not text:
-        return f"⚠ The prompt is empty: try `{DEFAULT_PROMPT}`."
-    try:
-        p = parse_prompt(text)
-    except D2MError as e:
-        return f"✗ {e}"
-    lines = []
-    marks = []
-    marks.append("`*` rhythm ✓" if p.has_rhythm else "`*` rhythm missing")
-    marks.append("`@` genre ✓" if p.has_genre else "no `@` (genre word not used)")
-    known = [f"{w} ({cat})" for cat, ws in p.known.items() for w in ws]
-    if known:
-        marks.append("understood: " + ", ".join(known))
-    lines.append(("✓ " if p.has_rhythm else "⚠ ") + " · ".join(marks))
-    lines += [f"⚠ {w}" for w in p.warnings]
-    lines.append(f"<small>{len(text)}/{MAX_PROMPT_CHARS} characters</small>")
-    return "\n\n".join(lines)
-
-
-def genre_choices() -> list[tuple[str, str]]:
-    """(label, value) pairs for the ``@`` choice; :data:`AUTO_GENRE` first."""
-    return [("Suggested from the dance", AUTO_GENRE)] + [(GENRE_LABELS[g], g) for g in GENRES]
+# backbone options and serving hardware
 
 
 def backbone_settings(name: str) -> dict:
@@ -314,77 +199,27 @@ def backbone_settings(name: str) -> dict:
     """
     if not name or name == "groove":
         return {}
-    out = {}
-    for opt in ("model", "encoder"):
-        v = os.environ.get(f"D2M_{name.upper()}_{opt.upper()}")
-        if v:
-            out[opt] = v
-    if os.environ.get("D2M_DEVICE"):
-        out["device"] = os.environ["D2M_DEVICE"]
-    return out
-
-
-def _backbone_infos() -> list:
-    """Every backbone's availability with its own settings from the environment."""
-    from d2m_core.backbones.base import backbone_info, backbone_names
-
-    return [backbone_info(n, **backbone_settings(n)) for n in backbone_names()]
-
-
-def backbone_choices() -> list[tuple[str, str]]:
-    """(label, name) of the backbones that can run here (the offline one always can)."""
-    infos = _backbone_infos()
-    return [(b.label or b.name, b.name) for b in infos if b.available]
-
-
-def unavailable_backbones_note() -> str:
-    """One line naming the backbones that cannot run here and why ('' when all can).
-
-    Backbones whose weights are missing are grouped into one short hint (the app's user
-    cannot pass ``--model``; the server's owner downloads or sets ``D2M_<BACKBONE>_MODEL``);
-    any other reason is given in full.
-    """
-    infos = _backbone_infos()
-    missing, other = [], []
-    for b in infos:
-        if b.available:
-            continue
-        m = re.search(r"model '([^']+)' is not on this machine", b.reason)
-        if m and "D2M_" not in b.reason:
-            missing.append(f"{b.name} (`huggingface-cli download {m.group(1)}`)")
-        else:
-            other.append(f"{b.name} ({b.reason})")
-    parts = []
-    if missing:
-        parts.append(
-            "no weights on this machine for " + ", ".join(missing) + ": download once, or set"
-            " D2M_<BACKBONE>_MODEL to a model folder, and restart"
-        )
-    parts += other
-    return ("Not available here: " + "; ".join(parts)) if parts else ""
-
-
-def zero_shot_state(name: str) -> tuple[bool, bool, str]:
-    """``(value, interactive, info)`` of the app's zero-shot switch for backbone ``name``.
-
-    A neural backbone without a configured encoder can only run zero-shot (``@`` / ``*``
-    mean nothing to it), so the switch is on and locked, and says why.
-    """
-    if name and name != "groove" and "encoder" not in backbone_settings(name):
-        return (
-            True,
-            False,
-            (
-                f"no trained encoder is configured for {name} (set D2M_{name.upper()}_ENCODER):"
-                " genre and tempo go into the prompt, then the beats are warped onto the dance"
-            ),
-        )
-    return False, True, "spell out @ and * in the prompt, then warp the beats onto the dance"
+    found = {
+        "model": settings.backbone_model(name),
+        "encoder": settings.backbone_encoder(name),
+        "device": settings.device(),
+    }
+    return {opt: v for opt, v in found.items() if v}
 
 
 def backbone_takes_guidance(name: str) -> bool:
     """Whether classifier-free guidance applies (the neural backbones; not offline groove)."""
     return bool(name) and name != "groove"
+
+
+def _backbone_options(backbone: str, *, guidance: float | None, zero_shot: bool) -> dict:
+    """One generation's backbone options: the environment's, less the encoder when zero-shot."""
+    options = backbone_settings(backbone)
+    if zero_shot:
+        options.pop("encoder", None)
+    if guidance is not None and backbone_takes_guidance(backbone):
+        options["guidance"] = float(guidance)
+    return options
 
 
 def gpu_task(duration: int = 120) -> Callable[[Callable], Callable]:
@@ -433,6 +268,20 @@ def _save_fig(make: Callable[[], object], out_png: Path) -> Path:
 def _safe_stem(path: Path) -> str:
     stem = re.sub(r"[^\w.-]+", "_", path.stem).strip("._") or "dance"
     return stem[:40]
+
+
+def _analysis_warnings(analysis: Analysis, summary: dict) -> list[str]:
+    """What to tell the user about an analysis the music may not follow well."""
+    warnings = []
+    share = summary["frames_with_person"] / max(summary["frames_total"], 1)
+    if share < 0.5:
+        warnings.append(
+            f"the dancer was found in only {share:.0%} of the frames: the rhythm may be"
+            " unreliable (use a video where the whole body stays in view)"
+        )
+    if len(analysis.tempo.beats_s) < 2:
+        warnings.append("no steady visual beat found: the music will use the genre's usual tempo")
+    return warnings
 
 
 @dataclass
@@ -504,20 +353,23 @@ class Pipeline:
                 return
             from d2m_core.dance import pose as pose
             from d2m_core.dance.synth import synthetic_dance
-            from d2m_core.viz.plot import alignment_figure, rhythm_figure
+            from d2m_core.viz.plot import (
+                alignment_figure,
+                close_figure,
+                figure_to_rgb,
+                rhythm_figure,
+            )
 
             pose._import_mediapipe()
             a = analyze_motion(synthetic_dance(bpm=110, duration_s=3.0, fps=30, seed=0))
             r = generate_music(a, duration_s=3.0)
             with _PLOT_LOCK:
-                import matplotlib.pyplot as plt
-
                 for fig in (
                     rhythm_figure(a),
                     alignment_figure(a.tempo.beats_s, r.alignment.music_beats_s, duration_s=3),
                 ):
-                    fig.canvas.draw()
-                    plt.close(fig)
+                    figure_to_rgb(fig)  # draws it: builds the font cache
+                    close_figure(fig)
             self._warm = True
 
     # -- analysis ------------------------------------------------------------------------------
@@ -606,41 +458,23 @@ class Pipeline:
             shutil.rmtree(folder, ignore_errors=True)
             raise
 
-    def _build_in(self, k, p, folder, *, key, fps, view, report) -> _Entry:
+    def _build_in(
+        self,
+        k: str,
+        p: Path,
+        folder: Path,
+        *,
+        key: str | None,
+        fps: float | None,
+        view: int,
+        report: Progress,
+    ) -> _Entry:
         is_video = not is_keypoint_file(p)
-        base: Future | None = None
-        warnings: list[str] = []
         if is_video:
-            from d2m_core.io.video import is_browser_safe, probe_video
-
-            report(0.0, "reading the video")
-            info = probe_video(p)  # not a video / corrupt: a clear D2MError here
-            _check_duration(p.name, info.duration_s, self.limits)
-            if not is_browser_safe(p):
-                base = self._bg.submit(_transcode, p, folder / "video.mp4", info.fps)
-
-            def pose_progress(f: float, msg: str) -> None:
-                report(0.05 + 0.8 * f, f"finding the dancer's pose ({f:.0%})")
-
-            analysis = analyze(p, progress=pose_progress)
-            report(0.88, "drawing the skeleton check")
-            from d2m_core.viz.overlay import overlay_grid
-
-            # Decoding the check frames (~1 s) overlaps the plot below.
-            preview_job = self._quick.submit(
-                overlay_grid, p, analysis.motion, folder / "pose_check.png"
-            )
+            analysis, base, preview_job = self._read_video(p, folder, report=report)
         else:
-            report(0.0, "reading keypoints")
-            analysis = analyze(p, key=key, fps=fps, view=view)
-            _check_duration(p.name, analysis.motion.duration_s, self.limits)
-            from d2m_core.viz.overlay import render_skeleton_video, skeleton_grid
-
-            base = self._bg.submit(
-                render_skeleton_video, analysis.motion, folder / "skeleton.mp4", max_side=480
-            )
-            preview_job = self._quick.submit(
-                skeleton_grid, analysis.motion, folder / "pose_check.png"
+            analysis, base, preview_job = self._read_keypoints(
+                p, folder, key=key, fps=fps, view=view, report=report
             )
         report(0.94, "plotting the rhythm")
         from d2m_core.viz.plot import rhythm_figure
@@ -650,16 +484,6 @@ class Pipeline:
         preview = preview_job.result()
         summary = {**analysis.to_dict(), "suggested_genre": sug.genre, "genre_scores": sug.scores}
         summary["source"] = p.name  # the upload's temp path means nothing to the user
-        share = summary["frames_with_person"] / max(summary["frames_total"], 1)
-        if share < 0.5:
-            warnings.append(
-                f"the dancer was found in only {share:.0%} of the frames: the rhythm may be"
-                " unreliable (use a video where the whole body stays in view)"
-            )
-        if len(analysis.tempo.beats_s) < 2:
-            warnings.append(
-                "no steady visual beat found: the music will use the genre's usual tempo"
-            )
         report(1.0, "analysis done")
         out = AnalyzeOutput(
             key=k,
@@ -668,9 +492,57 @@ class Pipeline:
             suggested_genre=sug.genre,
             preview_png=preview,
             plot_png=plot,
-            warnings=warnings,
+            warnings=_analysis_warnings(analysis, summary),
         )
         return _Entry(key=k, output=out, folder=folder, is_video=is_video, base_video=base)
+
+    def _read_video(
+        self, p: Path, folder: Path, *, report: Progress
+    ) -> tuple[Analysis, Future | None, Future]:
+        """Pose pass over a video; returns (analysis, base video job, pose-check image job)."""
+        from d2m_core.io.video import is_browser_safe, probe_video
+
+        report(0.0, "reading the video")
+        info = probe_video(p)  # not a video / corrupt: a clear D2MError here
+        _check_duration(p.name, info.duration_s, self.limits)
+        base = None
+        if not is_browser_safe(p):
+            base = self._bg.submit(_transcode, p, folder / "video.mp4", info.fps)
+
+        def pose_progress(f: float, msg: str) -> None:
+            report(0.05 + 0.8 * f, f"finding the dancer's pose ({f:.0%})")
+
+        analysis = analyze(p, progress=pose_progress)
+        report(0.88, "drawing the skeleton check")
+        from d2m_core.viz.overlay import overlay_grid
+
+        # Decoding the check frames (~1 s) overlaps the plot that follows.
+        preview_job = self._quick.submit(
+            overlay_grid, p, analysis.motion, folder / "pose_check.png"
+        )
+        return analysis, base, preview_job
+
+    def _read_keypoints(
+        self,
+        p: Path,
+        folder: Path,
+        *,
+        key: str | None,
+        fps: float | None,
+        view: int,
+        report: Progress,
+    ) -> tuple[Analysis, Future, Future]:
+        """Analysis of a keypoint file; returns (analysis, skeleton video job, image job)."""
+        report(0.0, "reading keypoints")
+        analysis = analyze(p, key=key, fps=fps, view=view)
+        _check_duration(p.name, analysis.motion.duration_s, self.limits)
+        from d2m_core.viz.overlay import render_skeleton_video, skeleton_grid
+
+        base = self._bg.submit(
+            render_skeleton_video, analysis.motion, folder / "skeleton.mp4", max_side=480
+        )
+        preview_job = self._quick.submit(skeleton_grid, analysis.motion, folder / "pose_check.png")
+        return analysis, base, preview_job
 
     # -- generation ----------------------------------------------------------------------------
 
@@ -709,11 +581,7 @@ class Pipeline:
         )
         analysis = entry.output.analysis
         genre = None if not genre or genre == AUTO_GENRE else genre
-        options = backbone_settings(backbone)
-        if zero_shot:
-            options.pop("encoder", None)
-        if guidance is not None and backbone_takes_guidance(backbone):
-            options["guidance"] = float(guidance)
+        options = _backbone_options(backbone, guidance=guidance, zero_shot=zero_shot)
         report(0.62 if not hit else 0.05, f"composing with {backbone}")
         result = generate_music(
             analysis,
@@ -828,8 +696,3 @@ def set_pipeline(pipeline: Pipeline) -> None:
     global _PIPELINE
     with _PIPELINE_LOCK:
         _PIPELINE = pipeline
-
-
-def keypoint_suffixes() -> list[str]:
-    """File types the keypoint upload accepts."""
-    return list(KEYPOINT_SUFFIXES)

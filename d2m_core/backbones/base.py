@@ -17,11 +17,69 @@ from d2m_core.music.prompt import ParsedPrompt
 Progress = Callable[[float, str], None]
 
 
+@dataclass(frozen=True)
+class Availability:
+    """Whether a backbone (or one of its models) can run on this machine.
+
+    Attributes
+    ----------
+    ok : bool
+        It can run.
+    reason : str
+        One line: what is wrong and how to fix it, or what will run (``ready``, a folder).
+    missing_model : str or None
+        The Hugging Face id whose weights are not (fully) in the local cache; set exactly when
+        that is the reason, so callers can offer the download without parsing ``reason``.
+    download_command : str or None
+        The shell command that fetches ``missing_model`` (needs internet).
+    """
+
+    ok: bool
+    reason: str
+    missing_model: str | None = None
+    download_command: str | None = None
+
+    @classmethod
+    def not_cached(cls, model: str, reason: str) -> Availability:
+        """Hugging Face id ``model`` is not (fully) in the local cache, for ``reason``."""
+        return cls(
+            ok=False,
+            reason=reason,
+            missing_model=model,
+            download_command=f"huggingface-cli download {model}",
+        )
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One piece of music to generate (the arguments of :meth:`Backbone.generate`).
+
+    Attributes
+    ----------
+    analysis : Analysis
+        The dance (motion, rhythm features, visual tempo and beats).
+    prompt : ParsedPrompt
+        The validated prompt around ``@`` and ``*``.
+    genre : str
+        Genre id (:data:`d2m_core.music.genres.GENRES`), the meaning of ``@``.
+    seed : int
+        Random seed; the same inputs and seed give the same audio.
+    duration_s : float
+        Length of the music, seconds.
+    """
+
+    analysis: Analysis
+    prompt: ParsedPrompt
+    genre: str
+    seed: int
+    duration_s: float
+
+
 class Backbone(ABC):
     """A music generator d2m can drive.
 
     Subclasses set ``name`` (CLI id), ``label`` (shown in the app) and ``sample_rate``, and
-    implement :meth:`generate`. Construction may load models; do it once per process through
+    implement :meth:`compose`. Construction may load models; do it once per process through
     :func:`get_backbone`, which caches instances.
     """
 
@@ -30,11 +88,10 @@ class Backbone(ABC):
     sample_rate: int = 32000
 
     @classmethod
-    def availability(cls, **options: object) -> tuple[bool, str]:
+    def availability(cls, **options: object) -> Availability:
         """Whether this backbone can run here with ``options``, and why not if it cannot."""
-        return True, "ready"
+        return Availability(ok=True, reason="ready")
 
-    @abstractmethod
     def generate(
         self,
         *,
@@ -49,16 +106,8 @@ class Backbone(ABC):
 
         Parameters
         ----------
-        analysis : Analysis
-            The dance (motion, rhythm features, visual tempo and beats).
-        prompt : ParsedPrompt
-            The validated prompt around ``@`` and ``*``.
-        genre : str
-            Genre id (:data:`d2m_core.music.genres.GENRES`), the meaning of ``@``.
-        seed : int
-            Random seed; the same inputs and seed give the same audio.
-        duration_s : float
-            Length of the music, seconds.
+        analysis, prompt, genre, seed, duration_s
+            What to generate (:class:`GenerationRequest`).
         progress : callable(fraction, message), optional
 
         Returns
@@ -66,14 +115,33 @@ class Backbone(ABC):
         np.ndarray [shape=(N,) or (N, 2)], float32
             Audio at :attr:`sample_rate`, ``N = round(duration_s * sample_rate)``, in [-1, 1].
         """
+        request = GenerationRequest(
+            analysis=analysis, prompt=prompt, genre=genre, seed=seed, duration_s=duration_s
+        )
+        return self.compose(request, progress=progress)
+
+    @abstractmethod
+    def compose(
+        self, request: GenerationRequest, *, progress: Progress | None = None
+    ) -> np.ndarray:
+        """The music :meth:`generate` asks for (same shape, rate and range)."""
 
 
 @dataclass(frozen=True)
 class BackboneInfo:
+    """A registered backbone, as menus list it, and whether it can run here."""
+
     name: str
     label: str
-    available: bool
-    reason: str
+    availability: Availability
+
+    @property
+    def available(self) -> bool:
+        return self.availability.ok
+
+    @property
+    def reason(self) -> str:
+        return self.availability.reason
 
 
 _REGISTRY: dict[str, type[Backbone]] = {}
@@ -120,8 +188,7 @@ def backbone_class(name: str) -> type[Backbone]:
 def backbone_info(name: str, **options: object) -> BackboneInfo:
     """Whether backbone ``name`` can run here with ``options``, and why not."""
     cls = backbone_class(name)
-    ok, why = cls.availability(**options)
-    return BackboneInfo(name=name, label=cls.label, available=ok, reason=why)
+    return BackboneInfo(name=name, label=cls.label, availability=cls.availability(**options))
 
 
 def available_backbones(**options: object) -> list[BackboneInfo]:
@@ -142,8 +209,8 @@ def get_backbone(name: str, **options: object) -> Backbone:
     key = (name, tuple(sorted((k, str(v)) for k, v in options.items())))
     with _LOCK:
         if key not in _INSTANCES:
-            ok, why = cls.availability(**options)
-            if not ok:
-                raise D2MError(f"backbone '{name}' cannot run here: {why}")
+            avail = cls.availability(**options)
+            if not avail.ok:
+                raise D2MError(f"backbone '{name}' cannot run here: {avail.reason}")
             _INSTANCES[key] = cls(**options)
         return _INSTANCES[key]

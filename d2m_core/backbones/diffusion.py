@@ -1,10 +1,13 @@
 """What the latent-diffusion backbones (AudioLDM, Riffusion) share.
 
-- Finding a diffusers pipeline on this machine without downloading (:func:`pipeline_availability`).
+- Finding a diffusers pipeline on this machine without downloading (:func:`pipeline_availability`)
+  and its loaded components (:class:`LoadedPipeline`).
 - The inversion training loss of latent diffusion (paper Eq. 2, :func:`noise_prediction_loss`).
 - A denoising loop with classifier-free guidance and an optional *known* stretch of latents
   (:func:`denoise`), used to continue one window from the previous one so that music longer
-  than one clip has no seams (windows planned by :func:`~d2m_core.backbones.encoded.window_plan`).
+  than one clip has no seams; :class:`LatentDiffusion` runs it for one loaded model.
+- :class:`DiffusionBackbone`: the windowed backbone whose windows are denoised latents
+  (guidance, steps, the empty prompt as the unconditional input).
 
 Conventions
 -----------
@@ -22,11 +25,20 @@ needs the injected text states, continuation needs the known latents re-noised a
 from __future__ import annotations
 
 import functools
+from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from d2m_core.backbones.encoded import DEBUG_MODEL, hub_cached, looks_like_path
+from d2m_core.backbones.base import Availability
+from d2m_core.backbones.encoded import find_model
+from d2m_core.backbones.windowed import (
+    LoadedModel,
+    WindowedBackbone,
+    WindowTask,
+    denoising_steps,
+)
 from d2m_core.errors import D2MError
 
 if TYPE_CHECKING:
@@ -40,8 +52,9 @@ UnetFn = Callable[["torch.Tensor", "torch.Tensor", Any], "torch.Tensor"]
 
 def pipeline_availability(
     model: str, *, family: str, components: tuple[str, ...], cache_dir: str | Path | None = None
-) -> tuple[bool, str]:
-    """Whether a diffusers pipeline can be loaded here without any download.
+) -> Availability:
+    """Whether a diffusers pipeline can be loaded here without any download
+    (:func:`~d2m_core.backbones.encoded.find_model`).
 
     Parameters
     ----------
@@ -54,42 +67,79 @@ def pipeline_availability(
         Sub-folders whose ``config.json`` must be present (``unet``, ``vae``, ...).
     cache_dir : str or Path, optional
         Hugging Face hub cache (default: ``HF_HUB_CACHE``).
-
-    Returns
-    -------
-    (bool, str)
-        Ready or not, and a one-line reason / how to get it.
     """
-    if model == DEBUG_MODEL:
-        return True, f"tiny random {family} (debug)"
-    hint = (
-        f"{family} model '{model}' is not on this machine: download it once with"
-        f" `huggingface-cli download {model}` (needs internet), or pass --model with a folder"
-        f" holding a saved {family} pipeline (model_index.json and its component folders)"
+    return find_model(
+        model,
+        family=family,
+        folder=f"a saved {family} pipeline (model_index.json and its component folders)",
+        check_folder=functools.partial(_pipeline_folder_gap, family=family, components=components),
+        check_cache=functools.partial(_pipeline_cache_gap, components=components),
+        cache_dir=cache_dir,
     )
-    p = Path(model).expanduser()
-    if p.is_dir():
-        if not (p / "model_index.json").is_file():
-            return False, f"{p} has no model_index.json: point --model at a saved {family} pipeline"
-        missing = [c for c in components if not (p / c / "config.json").is_file()]
-        if missing:
-            return False, f"{p} lacks the pipeline components {', '.join(missing)}"
-        return True, f"local folder {p}"
-    if looks_like_path(model):
-        return False, f"model folder {p} not found"
-    cached = functools.partial(hub_cached, model, cache_dir=cache_dir)
+
+
+def _pipeline_folder_gap(p: Path, *, family: str, components: tuple[str, ...]) -> str | None:
+    if not (p / "model_index.json").is_file():
+        return f"{p} has no model_index.json: point --model at a saved {family} pipeline"
+    missing = [c for c in components if not (p / c / "config.json").is_file()]
+    if missing:
+        return f"{p} lacks the pipeline components {', '.join(missing)}"
+    return None
+
+
+def _pipeline_cache_gap(
+    model: str, cached: Callable[[str], bool], *, components: tuple[str, ...]
+) -> str | None:
     if not cached("model_index.json"):
-        return False, hint
+        return ""
     missing = [c for c in components if not cached(f"{c}/config.json")]
     if missing:
-        return False, f"'{model}' is only partly cached (no {', '.join(missing)}); " + hint
-    return True, f"{model} (Hugging Face cache)"
+        return f"'{model}' is only partly cached (no {', '.join(missing)}); "
+    return None
 
 
-def model_ref(model: str) -> str:
-    """What ``from_pretrained`` should get: the expanded folder, or the id."""
-    p = Path(model).expanduser()
-    return str(p) if p.is_dir() else model
+# --- loaded pipelines ---------------------------------------------------------------------------
+
+
+@dataclass
+class LoadedPipeline(LoadedModel):
+    """The components of a diffusers latent-diffusion pipeline (AudioLDM, Riffusion), loaded by
+    :func:`~d2m_core.backbones.windowed.load_model`.
+
+    Attributes
+    ----------
+    vae : diffusers.AutoencoderKL
+        Spectrogram pictures <-> latents.
+    text_encoder : transformers text model
+        Always float32.
+    tokenizer : transformers tokenizer
+    unet : diffusers.UNet2DConditionModel
+    scheduler : diffusers scheduler
+        The model's sampler (copied before ``set_timesteps``, which changes it).
+    name : str
+        What the user passed (id, folder or ``debug``).
+    """
+
+    vae: Any
+    text_encoder: Any
+    tokenizer: Any
+    unet: Any
+    scheduler: Any
+    name: str
+
+    @property
+    def vae_scale(self) -> int:
+        """The VAE's downsampling of each picture axis (8 for Stable Diffusion's, 4 for
+        AudioLDM's)."""
+        return 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    @property
+    def unet_multiple(self) -> int:
+        """Latent sizes must be multiples of this (the UNet's downsampling)."""
+        return 2 ** (len(self.unet.config.block_out_channels) - 1)
+
+    def modules(self) -> list:
+        return [self.text_encoder, self.unet, self.vae]
 
 
 # --- training -----------------------------------------------------------------------------------
@@ -256,3 +306,145 @@ def denoise(
     if known_idx is not None:
         latents[known_idx] = known
     return latents
+
+
+class LatentDiffusion(ABC):
+    """A loaded latent-diffusion model's sampling: its UNet call and latent geometry around
+    :func:`denoise`.
+
+    Subclasses set :attr:`scheduler` (the loaded model's; each sampling uses a fresh copy, as
+    ``set_timesteps`` changes it) and :attr:`time_axis`, and implement :meth:`unet_fn`,
+    :meth:`latent_shape` and :attr:`latent_dtype`.
+    """
+
+    scheduler: Any
+    time_axis: int
+
+    @abstractmethod
+    def unet_fn(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """The UNet's float32 prediction for latents ``x`` ``(B, C, H, W)`` at timesteps ``t``
+        ``(B,)`` under condition ``cond`` (batch ``B``)."""
+
+    @abstractmethod
+    def latent_shape(self, batch: int, frames: int) -> tuple[int, int, int, int]:
+        """``(B, C, H, W)`` of ``batch`` latents ``frames`` long on :attr:`time_axis`."""
+
+    @property
+    @abstractmethod
+    def latent_dtype(self) -> torch.dtype:
+        """The precision the latents are denoised in."""
+
+    @property
+    @abstractmethod
+    def device(self) -> torch.device:
+        """Where the UNet runs."""
+
+    def sample(
+        self,
+        *,
+        cond: torch.Tensor,
+        uncond: torch.Tensor | None,
+        frames: int,
+        steps: int,
+        guidance: float,
+        generator: torch.Generator,
+        known: torch.Tensor | None = None,
+        progress: Callable[[float], None] | None = None,
+    ) -> torch.Tensor:
+        """Denoise a batch of latents (:func:`denoise`).
+
+        Parameters
+        ----------
+        cond : torch.Tensor [shape=(B, ...)]
+            The condition (pseudo-words injected).
+        uncond : torch.Tensor [shape=(1, ...) or (B, ...)], optional
+            The unconditional condition (the empty prompt); None or ``guidance <= 1``: no
+            guidance.
+        frames : int
+            Latent frames on :attr:`time_axis`.
+        steps : int
+        guidance : float
+        generator : torch.Generator
+            CPU generator (seeds the noise).
+        known : torch.Tensor, optional
+            Latents of the first ``k`` frames to keep (continuation).
+        progress : callable(fraction), optional
+
+        Returns
+        -------
+        torch.Tensor [shape=latent_shape(B, frames)]
+            Latents scaled by the VAE's ``scaling_factor``.
+        """
+        import torch
+
+        b = cond.shape[0]
+        if uncond is not None and uncond.shape[0] != b:
+            uncond = uncond.expand(b, *uncond.shape[1:])
+        with torch.no_grad():
+            return denoise(
+                unet_fn=self.unet_fn,
+                scheduler=type(self.scheduler).from_config(self.scheduler.config),
+                shape=self.latent_shape(b, int(frames)),
+                cond=cond,
+                uncond=uncond,
+                steps=int(steps),
+                guidance=float(guidance),
+                generator=generator,
+                device=self.device,
+                dtype=self.latent_dtype,
+                known=known,
+                time_axis=self.time_axis,
+                progress=progress,
+            )
+
+
+class DiffusionBackbone(WindowedBackbone):
+    """A windowed backbone whose windows are denoised latents (AudioLDM, Riffusion).
+
+    Parameters
+    ----------
+    guidance : float, optional
+        Classifier-free guidance scale (default :attr:`default_guidance`); <= 1 turns it off.
+    steps : int, optional
+        Denoising steps per window (default :attr:`default_steps`).
+    model, encoder, device, window_overlap
+        As :class:`~d2m_core.backbones.windowed.WindowedBackbone`.
+
+    Attributes
+    ----------
+    core : LatentDiffusion
+        The loaded model's sampling (set by :meth:`_load_model`).
+    uncond : torch.Tensor
+        The empty prompt's condition, the unconditional input of guidance.
+    """
+
+    default_guidance: float = 7.5
+    default_steps: int = 50
+    core: LatentDiffusion
+
+    def __init__(
+        self,
+        *,
+        model: str | None = None,
+        encoder: str | Path | None = None,
+        guidance: float | None = None,
+        steps: int | None = None,
+        device: str | None = None,
+        window_overlap: float | None = None,
+    ) -> None:
+        import torch
+
+        super().__init__(model=model, encoder=encoder, device=device, window_overlap=window_overlap)
+        self.guidance = float(self.default_guidance if guidance is None else guidance)
+        self.steps = denoising_steps(steps, default=self.default_steps)
+        with torch.no_grad():
+            self.uncond, _ = self.conditioner.encode([""], {})
+
+    def sample_window(self, task: WindowTask) -> torch.Tensor:
+        """Latents of one window for the condition ``task.hidden`` (the mask is unused: the
+        UNet attends to every row), guided against :attr:`uncond`."""
+        return self.core.sample(
+            cond=task.hidden, uncond=self.uncond, frames=task.frames, steps=self.steps,
+            guidance=self.guidance, generator=task.generator, known=task.known,
+            progress=task.progress,
+        )  # fmt: skip

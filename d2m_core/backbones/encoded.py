@@ -5,24 +5,26 @@ encoders (encoder-based textual inversion) or, without an encoder checkpoint, a 
 text-to-music model that only takes prompts without them (``d2m generate --zero-shot`` spells
 them out). Shared here:
 
-- Finding model files in the local Hugging Face cache without downloading
-  (:func:`looks_like_path`, :func:`hub_cached`; torch-free).
+- Finding a model on this machine without downloading (:func:`find_model`: ``debug``, a local
+  folder or the local Hugging Face cache, with the backbone's own file checks; torch-free).
 - :class:`EncodedBackbone`, their base class: :meth:`~EncodedBackbone.availability` (the model,
   the encoder checkpoint and its backbone), choosing the model and loading the checkpoint for
   the backbone's text conditioner, the plain-prompt check, the encoders' embeddings of a
   stretch of the dance, and the text conditioning with them injected.
-- :func:`default_device`, and :func:`window_plan` (how music longer than one window is cut).
+- :func:`default_device`, :func:`window_plan` (how music longer than one window is cut) and
+  :func:`debug_words` (the debug models' vocabulary).
 
 Importing this module does not import torch.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from d2m_core.backbones.base import Backbone
+from d2m_core.backbones.base import Availability, Backbone
 from d2m_core.dance.analysis import Analysis
 from d2m_core.dance.rhythm import RhythmFeatures
 from d2m_core.errors import D2MError
@@ -65,6 +67,93 @@ def hub_cached(model: str, name: str, *, cache_dir: str | Path | None = None) ->
         return isinstance(try_to_load_from_cache(model, name, cache_dir=cache_dir), str)
     except Exception:  # noqa: BLE001 - malformed ids are simply "not cached"
         return False
+
+
+def download_hint(model: str, *, family: str, folder: str) -> str:
+    """The one-line reason for a Hugging Face id that is not in the local cache.
+
+    Parameters
+    ----------
+    model : str
+        The Hugging Face id.
+    family : str
+        Human name for messages (``MusicGen``).
+    folder : str
+        What a local ``--model`` folder must hold (``a MusicGen (config.json, ...)``).
+    """
+    return (
+        f"{family} model '{model}' is not on this machine: download it once with"
+        f" `huggingface-cli download {model}` (needs internet), or pass --model with a folder"
+        f" holding {folder}"
+    )
+
+
+#: ``check_folder(path)``: why a local model folder cannot be loaded, or None.
+FolderCheck = Callable[[Path], "str | None"]
+#: ``check_cache(model, cached)``: None when every file is cached, else what is missing as a
+#: prefix of the download hint ("" when the model is not cached at all); ``cached(name)`` says
+#: whether one file of the repository is in the local cache.
+CacheCheck = Callable[[str, Callable[[str], bool]], "str | None"]
+
+
+def find_model(
+    model: str,
+    *,
+    family: str,
+    folder: str,
+    check_folder: FolderCheck,
+    check_cache: CacheCheck,
+    cache_dir: str | Path | None = None,
+) -> Availability:
+    """Whether ``model`` can be loaded here without any download.
+
+    The steps every neural backbone shares: ``debug`` is always here, a folder is checked by
+    ``check_folder``, a path-like name that is no folder is not found, and a Hugging Face id
+    is looked up in the local cache only and checked by ``check_cache``.
+
+    Parameters
+    ----------
+    model : str
+        ``debug``, a local folder, or a Hugging Face id.
+    family : str
+        Human name for messages (``MusicGen``).
+    folder : str
+        What a local ``--model`` folder must hold, for the download hint.
+    check_folder, check_cache : callable
+        The backbone's file checks (:data:`FolderCheck`, :data:`CacheCheck`).
+    cache_dir : str or Path, optional
+        Hugging Face hub cache (default: ``HF_HUB_CACHE``).
+
+    Returns
+    -------
+    Availability
+        Ready or not, a one-line reason / how to get it, and the id to download when its
+        files are not (all) in the cache.
+    """
+    if model == DEBUG_MODEL:
+        return Availability(ok=True, reason=f"tiny random {family} (debug)")
+    p = Path(model).expanduser()
+    if p.is_dir():
+        why = check_folder(p)
+        return Availability(ok=why is None, reason=why or f"local folder {p}")
+    if looks_like_path(model):
+        return Availability(ok=False, reason=f"model folder {p} not found")
+    gap = check_cache(model, functools.partial(hub_cached, model, cache_dir=cache_dir))
+    if gap is not None:
+        hint = download_hint(model, family=family, folder=folder)
+        return Availability.not_cached(model, gap + hint)
+    return Availability(ok=True, reason=f"{model} (Hugging Face cache)")
+
+
+def debug_words() -> list[str]:
+    """The vocabulary of the debug models' word-level tokenizers: the base words, the genres
+    (split at ``_`` and whole) and the default prompt word bank, in that order."""
+    from d2m_core.inversion.vocab import BASE_WORDS
+    from d2m_core.music.genres import GENRES
+    from d2m_core.music.prompt import DEFAULT_WORD_BANK
+
+    words = [*BASE_WORDS, *(w for g in GENRES for w in g.split("_")), *GENRES]
+    return words + [w for ws in DEFAULT_WORD_BANK.values() for w in ws]
 
 
 def default_device() -> str:
@@ -114,7 +203,7 @@ class EncodedBackbone(Backbone):
         The model family in messages (``MusicGen``).
     default_model : str
         The model used when neither ``model`` nor the encoder checkpoint names one.
-    model_availability : callable(model, cache_dir=None) -> (bool, str)
+    model_availability : callable(model, cache_dir=None) -> Availability
         The backbone module's torch-free check that a model is on this machine.
     model_name : str
         The model in use (id, folder or ``debug``).
@@ -132,7 +221,7 @@ class EncodedBackbone(Backbone):
 
     family: str = ""
     default_model: str = ""
-    model_availability: Callable[..., tuple[bool, str]]
+    model_availability: Callable[..., Availability]
     model_name: str
     device: str
     conditioner: TextConditioner
@@ -141,7 +230,7 @@ class EncodedBackbone(Backbone):
     meta: dict
 
     @classmethod
-    def availability(cls, **options: object) -> tuple[bool, str]:
+    def availability(cls, **options: object) -> Availability:
         """Whether the model (``model``, else the one the ``encoder`` checkpoint was trained
         on, else :attr:`default_model`) is on this machine and the checkpoint is this
         backbone's."""
@@ -150,15 +239,16 @@ class EncodedBackbone(Backbone):
         if encoder is None:
             return cls.model_availability(str(model or cls.default_model))
         if model is not None:
-            ok, why = cls.model_availability(str(model))
-            if not ok:
-                return False, why
+            avail = cls.model_availability(str(model))
+            if not avail.ok:
+                return avail
         try:
             meta = _encoder_meta(encoder)
         except D2MError as exc:
-            return False, str(exc)
+            return Availability(ok=False, reason=str(exc))
         if meta.get("backbone") != cls.name:
-            return False, f"encoder {encoder} was trained for backbone '{meta.get('backbone')}'"
+            why = f"encoder {encoder} was trained for backbone '{meta.get('backbone')}'"
+            return Availability(ok=False, reason=why)
         return cls.model_availability(str(model or meta.get("model", cls.default_model)))
 
     def _choose_model(

@@ -5,10 +5,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.ndimage as ndi
 
-from d2m_core.backbones.base import Backbone, Progress, register
-from d2m_core.dance.analysis import Analysis
+from d2m_core.backbones.base import Backbone, GenerationRequest, Progress, register
 from d2m_core.music.genres import TYPICAL_BPM
-from d2m_core.music.prompt import ParsedPrompt
 
 
 @register
@@ -27,18 +25,13 @@ class GrooveBackbone(Backbone):
     def __init__(self, *, sample_rate: int = 32000) -> None:
         self.sample_rate = int(sample_rate)
 
-    def generate(
-        self,
-        *,
-        analysis: Analysis,
-        prompt: ParsedPrompt,
-        genre: str,
-        seed: int,
-        duration_s: float,
-        progress: Progress | None = None,
+    def compose(
+        self, request: GenerationRequest, *, progress: Progress | None = None
     ) -> np.ndarray:
         from d2m_core.groove import render_groove
 
+        analysis, prompt, genre = request.analysis, request.prompt, request.genre
+        duration_s = request.duration_s
         rh = analysis.rhythm
         beats = np.asarray(analysis.tempo.beats_s, dtype=np.float64)
         energy = rh.envelope
@@ -62,7 +55,7 @@ class GrooveBackbone(Backbone):
             energy=energy,
             genre=genre,
             words=tuple(prompt.words),
-            seed=int(seed),
+            seed=int(request.seed),
             sr=self.sample_rate,
         )
         if progress:

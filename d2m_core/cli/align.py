@@ -79,8 +79,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``d2m align`` (see :func:`add_parser` for the arguments)."""
-    from d2m_core.cli.evaluate import load_audio
     from d2m_core.dance.analysis import analyze
+    from d2m_core.io.audio import load_audio
     from d2m_core.io.keypoints import is_keypoint_file
     from d2m_core.sync.align import align_to_beats
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from d2m_core import settings
 from d2m_core.dance.motion import Motion
 from d2m_core.errors import D2MError
 from d2m_core.io.video import iter_frames, probe_video
@@ -88,7 +89,7 @@ def _quiet_native_stderr() -> Iterator[None]:
     GLOG / TF environment variables; they come once per graph, at its creation and first frame.
     Set ``D2M_MEDIAPIPE_LOGS=1`` to see them.
     """
-    if os.environ.get("D2M_MEDIAPIPE_LOGS"):
+    if settings.mediapipe_logs():
         yield
         return
     with _stderr_lock:

@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import contextlib
 import importlib.resources
-import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import tinysoundfont._tinysoundfont as _tsf
 
+from d2m_core import settings
+
 # A better GM soundfont from Debian's fluid-soundfont-gm, used when present, never required.
 _SYSTEM_SOUNDFONTS = (
     Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"),
     Path("/usr/share/soundfonts/FluidR3_GM.sf2"),
 )
-# Setting this environment variable to a .sf2 path overrides the search.
-ENV_SOUNDFONT = "D2M_SOUNDFONT"
 
 _lock = threading.Lock()
 _bytes_cache: dict[Path, bytes] = {}
@@ -43,7 +42,7 @@ def soundfont_path() -> Path:
     Path
         An existing ``.sf2`` file.
     """
-    env = os.environ.get(ENV_SOUNDFONT)
+    env = settings.soundfont()
     if env and Path(env).is_file():
         return Path(env)
     for cand in _SYSTEM_SOUNDFONTS:

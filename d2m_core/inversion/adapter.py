@@ -3,9 +3,9 @@
 A backbone joins training by implementing :class:`InversionAdapter` (its text conditioner, how
 target audio becomes cached training targets, and its loss given the injected conditioning)
 and registering it in :data:`ADAPTERS`. MusicGen's adapter
-(:class:`~d2m_core.backbones.musicgen.model.MusicgenInversionAdapter`) caches Encodec codes
+(:class:`~d2m_core.backbones.musicgen.adapter.MusicgenInversionAdapter`) caches Encodec codes
 and returns the codebook cross-entropy (paper Eq. 3); AudioLDM's and Riffusion's
-(:mod:`d2m_core.backbones.audioldm.model`, :mod:`d2m_core.backbones.riffusion.model`) inject
+(:mod:`d2m_core.backbones.audioldm.adapter`, :mod:`d2m_core.backbones.riffusion.adapter`) inject
 through :class:`~d2m_core.inversion.injection.EmbeddingHookConditioner`, cache VAE latents and
 return the noise-prediction loss (paper Eq. 2, :mod:`d2m_core.backbones.diffusion`).
 
@@ -33,9 +33,9 @@ if TYPE_CHECKING:  # torch stays unimported until an adapter is built
 
 #: backbone name -> "module:Class" of its adapter (imported on demand).
 ADAPTERS: dict[str, str] = {
-    "musicgen": "d2m_core.backbones.musicgen.model:MusicgenInversionAdapter",
-    "audioldm": "d2m_core.backbones.audioldm.model:AudioldmInversionAdapter",
-    "riffusion": "d2m_core.backbones.riffusion.model:RiffusionInversionAdapter",
+    "musicgen": "d2m_core.backbones.musicgen.adapter:MusicgenInversionAdapter",
+    "audioldm": "d2m_core.backbones.audioldm.adapter:AudioldmInversionAdapter",
+    "riffusion": "d2m_core.backbones.riffusion.adapter:RiffusionInversionAdapter",
 }
 
 

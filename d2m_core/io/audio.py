@@ -1,4 +1,5 @@
-"""Audio files: read any soundfile/ffmpeg-decodable audio, write WAV atomically."""
+"""Audio files: read any soundfile/ffmpeg-decodable audio or a video's soundtrack, write WAV
+atomically."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import soundfile as sf
 
 from d2m_core.errors import D2MError
 from d2m_core.io.files import atomic_path
+
+#: Containers whose first audio track :func:`load_audio` reads (PyAV).
+CONTAINER_SUFFIXES = (".mp4", ".m4a", ".aac", ".mov", ".mkv", ".webm", ".avi")
 
 
 def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
@@ -32,6 +36,43 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
     if y.size == 0:
         raise D2MError(f"{path.name} holds no audio samples")
     return np.ascontiguousarray(y, dtype=np.float32), int(sr)
+
+
+def load_audio(path: str | Path) -> tuple[np.ndarray, int]:
+    """Audio of an audio file, or the first audio track of a video container.
+
+    Returns
+    -------
+    samples : np.ndarray [shape=(N,) or (N, C)], float32
+    sr : int
+    """
+    path = Path(path)
+    if path.suffix.lower() not in CONTAINER_SUFFIXES:
+        return read_audio(path)
+    if not path.is_file():
+        raise D2MError(f"file not found: {path}")
+    import av
+
+    try:
+        with av.open(str(path)) as c:
+            if not c.streams.audio:
+                raise D2MError(f"{path.name} has no audio track")
+            stream = c.streams.audio[0]
+            chunks, sr = [], None
+            for frame in c.decode(stream):
+                a = frame.to_ndarray()  # (C, n) planar or (1, n*C) packed
+                if not frame.format.is_planar:
+                    a = a.reshape(-1, len(frame.layout.channels)).T
+                chunks.append(a.astype(np.float32))
+                sr = frame.sample_rate
+    except av.FFmpegError as exc:
+        raise D2MError(f"cannot read audio from {path.name} ({exc})") from None
+    if not chunks:
+        raise D2MError(f"{path.name}: its audio track holds no samples")
+    y = np.concatenate(chunks, axis=1).T
+    if np.issubdtype(y.dtype, np.integer):
+        y = y / np.iinfo(y.dtype).max
+    return np.ascontiguousarray(y[:, 0] if y.shape[1] == 1 else y, dtype=np.float32), int(sr)
 
 
 def write_wav(path: str | Path, audio: np.ndarray, sr: int) -> Path:

@@ -1,8 +1,9 @@
 """Evaluation (paper §4.2 and beyond), mir_eval style: pure functions + ``evaluate()``.
 
-A leaf: nothing in the library imports it; the ``d2m evaluate`` / ``d2m beats`` commands
-(:mod:`d2m_core.cli.evaluate`) do. Beat detection and the beat agreement scores (BCS/BHS, F1,
-TD, beat F-measure) live in :mod:`d2m_core.music.beats`, since generation reports them too.
+A leaf: nothing in the library imports it; only the ``d2m evaluate`` command
+(:mod:`d2m_core.cli.evaluate`) does, when it runs. Beat detection and the beat agreement scores
+(BCS/BHS, F1, TD, beat F-measure) live in :mod:`d2m_core.music.beats`, since generation reports
+them too (and ``d2m beats`` uses them).
 
 - :mod:`.fad` — Fréchet distance (safe for singular covariances) and FAD of embedding sets.
 - :mod:`.vggish` — VGGish (front end, network, PCA postprocessing) loading released weights.

@@ -28,7 +28,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -126,6 +126,54 @@ def evaluate(
     ValueError
         No clips, nothing to compare with, names that do not pair, bad audio or beats.
     """
+    names = _checked_names(
+        generated=generated, reference=reference, reference_beats=reference_beats,
+        visual_beats=visual_beats, bin_s=bin_s,
+    )  # fmt: skip
+    unavailable = _unavailable_before(
+        reference=reference, visual_beats=visual_beats, vggish=vggish, clap=clap
+    )
+    models = _ModelScores(vggish=_runnable(vggish, reference), clap=_runnable(clap, reference))
+    clips = []
+    for name in names:
+        if progress:
+            progress(name)
+        row = _clip_scores(
+            name=name, generated=generated[name], reference=_entry(reference, name),
+            annotations=_entry(reference_beats, name), visual_beats=_entry(visual_beats, name),
+            visual_tempo_bpm=(visual_tempo_bpm or {}).get(name), bin_s=bin_s, models=models,
+        )  # fmt: skip
+        clips.append(row)
+    if models.clap is None:  # never ran, or failed on a clip: no CLAP numbers at all
+        for c in clips:
+            c.pop("clap", None)
+    summary = _summary(clips)
+    summary.update(models.fad())  # may add FAD's reason to models.failures
+    unavailable.update(models.failures)
+    settings = {
+        "bin_s": float(bin_s),
+        "analysis_sr": ANALYSIS_SR,
+        "beat_window_s": BEAT_WINDOW_S,
+        "vggish": getattr(models.vggish, "settings", None),  # None: not used (or failed)
+        "clap": getattr(models.clap, "settings", None),
+    }
+    return {"settings": settings, "clips": clips, "summary": summary, "unavailable": unavailable}
+
+
+def _entry(mapping: Mapping[str, object] | None, name: str) -> object | None:
+    """``mapping[name]``, or ``None`` without a mapping or that name."""
+    return None if mapping is None or name not in mapping else mapping[name]
+
+
+def _checked_names(
+    *,
+    generated: Mapping[str, Audio],
+    reference: Mapping[str, Audio] | None,
+    reference_beats: Mapping[str, np.ndarray] | None,
+    visual_beats: Mapping[str, np.ndarray] | None,
+    bin_s: float,
+) -> list[str]:
+    """The clip names in order, once the inputs pair up (raises as :func:`evaluate` says)."""
     if not generated:
         raise ValueError("no generated clips to evaluate")
     if not bin_s > 0:
@@ -143,93 +191,200 @@ def evaluate(
             missing = [n for n in names if n not in m]
             if missing:
                 raise ValueError(f"no {label} for: {', '.join(missing[:5])}")
+    return names
 
+
+def _runnable(model: object | Unavailable | None, reference: Mapping | None) -> object | None:
+    """The embedder if it can run (there is reference music and a loaded model), else None."""
+    usable = reference is not None and model is not None and not isinstance(model, Unavailable)
+    return model if usable else None
+
+
+def _unavailable_before(
+    *,
+    reference: Mapping[str, Audio] | None,
+    visual_beats: Mapping[str, np.ndarray] | None,
+    vggish: object | Unavailable | None,
+    clap: object | Unavailable | None,
+) -> dict[str, str]:
+    """The metrics that cannot run at all, and why (model failures on a clip come later)."""
     unavailable: dict[str, str] = {}
     if reference is None:
         for k in ("fad", "clap", "bcs", "bhs", "f1", "td"):
             unavailable[k] = "no reference music given"
     if visual_beats is None:
         unavailable["dance"] = "no dance (motion) given"
-    use_vggish = (
-        reference is not None and vggish is not None and not isinstance(vggish, Unavailable)
-    )
-    use_clap = reference is not None and clap is not None and not isinstance(clap, Unavailable)
     if reference is not None:
         for key, model, what in (("fad", vggish, "VGGish"), ("clap", clap, "CLAP")):
             if isinstance(model, Unavailable):
                 unavailable[key] = model.reason
             elif model is None:
                 unavailable[key] = f"no {what} model given"
+    return unavailable
 
-    emb_gen: list[np.ndarray] = []
-    emb_ref: list[np.ndarray] = []
-    clips = []
-    for name in names:
-        if progress:
-            progress(name)
-        g = generated[name]
-        dur = _duration(g)
-        g_on = paper_onsets(*g)
-        g_tempo = paper_tempo(*g)
-        _, g_beats = detect_beats(*g)
-        row: dict = {
-            "name": name,
-            "duration_s": round(dur, 4),
-            "generated_tempo_bpm": g_tempo,
-            "generated_onsets": int(g_on.size),
-            "generated_beats": int(g_beats.size),
-        }
-        if reference is not None:
-            r = reference[name]
-            r_on = paper_onsets(*r)
-            r_tempo = paper_tempo(*r)
-            bcs, bhs = bcs_bhs(g_on, r_on, bin_s=bin_s, duration_s=dur)
-            row.update(
-                reference_tempo_bpm=r_tempo,
-                reference_onsets=int(np.sum(r_on < dur)),
-                bcs=bcs,
-                bhs=bhs,
-                f1=harmonic_mean(bcs, bhs),
-                td=tempo_difference(generated_bpm=g_tempo, reference_bpm=r_tempo),
-            )
-        if reference_beats is not None and name in reference_beats:
-            ann = validate_times(reference_beats[name], name=f"annotations of {name}")
-            row["beat_f"] = beat_f_measure(ann[ann < dur], g_beats)
-            row["beat_reference"] = "annotations"
-        elif reference is not None:
-            _, r_beats = detect_beats(*reference[name])
-            row["beat_f"] = beat_f_measure(r_beats[r_beats < dur], g_beats)
-            row["beat_reference"] = "detected"
-        if use_clap:
+
+@dataclass
+class _ModelScores:
+    """The CLAP and VGGish embedders over the clips, one clip at a time.
+
+    A model that fails on a clip is dropped for the rest of the run (set to ``None``) with the
+    reason in ``failures``, so that the other metrics still run.
+    """
+
+    vggish: object | None
+    clap: object | None
+    failures: dict[str, str] = field(default_factory=dict)
+    vggish_generated: list[np.ndarray] = field(default_factory=list)
+    vggish_reference: list[np.ndarray] = field(default_factory=list)
+
+    def add_clip(self, *, name: str, generated: Audio, reference: Audio) -> dict:
+        """The clip's CLAP score (``{"clap": ...}`` or ``{}``); its VGGish frames kept for FAD."""
+        row = {}
+        if self.clap is not None:
             try:
-                row["clap"] = _cosine(clap.embed(*g), clap.embed(*reference[name]))
+                row["clap"] = _cosine(self.clap.embed(*generated), self.clap.embed(*reference))
             except Exception as exc:  # noqa: BLE001 - a model failure must not stop the rest
-                unavailable["clap"] = f"CLAP failed on {name}: {exc}"
-                use_clap = False
-        if use_vggish:
+                self.failures["clap"] = f"CLAP failed on {name}: {exc}"
+                self.clap = None
+        if self.vggish is not None:
             try:
-                emb_gen.append(np.asarray(vggish.embed(*g)))
-                emb_ref.append(np.asarray(vggish.embed(*reference[name])))
+                self.vggish_generated.append(np.asarray(self.vggish.embed(*generated)))
+                self.vggish_reference.append(np.asarray(self.vggish.embed(*reference)))
             except Exception as exc:  # noqa: BLE001
-                unavailable["fad"] = f"VGGish failed on {name}: {exc}"
-                use_vggish = False
-        if visual_beats is not None:
-            vb = validate_times(visual_beats[name], name=f"visual beats of {name}")
-            vb = vb[vb < dur]
-            given = (visual_tempo_bpm or {}).get(name)
-            d_tempo = float(given) if given else _dance_tempo(vb)
-            dbcs, dbhs = bcs_bhs(g_on, vb, bin_s=bin_s, duration_s=dur)
-            row.update(
-                dance_tempo_bpm=d_tempo,
-                visual_beats=int(vb.size),
-                dance_bcs=dbcs,
-                dance_bhs=dbhs,
-                dance_f1=harmonic_mean(dbcs, dbhs),
-                dance_td=None if d_tempo is None else abs(g_tempo - d_tempo),
-                dance_beat_f=beat_f_measure(vb, g_beats),
-            )
-        clips.append(row)
+                self.failures["fad"] = f"VGGish failed on {name}: {exc}"
+                self.vggish = None
+        return row
 
+    def fad(self) -> dict:
+        """``fad`` and ``fad_frames`` of the pooled VGGish frames; ``{}`` when it cannot run."""
+        if self.vggish is None:
+            return {}
+        g_all, r_all = _stack(self.vggish_generated), _stack(self.vggish_reference)
+        if g_all.shape[0] < 2 or r_all.shape[0] < 2:
+            self.failures["fad"] = (
+                f"too little audio for FAD: {g_all.shape[0]} generated and {r_all.shape[0]}"
+                " reference VGGish frames (each set needs >= 2, i.e. >= 1.92 s in all)"
+            )
+            return {}
+        return {
+            "fad": frechet_audio_distance(g_all, r_all),
+            "fad_frames": [int(g_all.shape[0]), int(r_all.shape[0])],
+        }
+
+
+def _clip_scores(
+    *,
+    name: str,
+    generated: Audio,
+    reference: Audio | None,
+    annotations: np.ndarray | None,
+    visual_beats: np.ndarray | None,
+    visual_tempo_bpm: float | None,
+    bin_s: float,
+    models: _ModelScores,
+) -> dict:
+    """One clip's row: the generated music's onsets, tempo and beats against each reference."""
+    dur = _duration(generated)
+    g_on = paper_onsets(*generated)
+    g_tempo = paper_tempo(*generated)
+    _, g_beats = detect_beats(*generated)
+    row: dict = {
+        "name": name,
+        "duration_s": round(dur, 4),
+        "generated_tempo_bpm": g_tempo,
+        "generated_onsets": int(g_on.size),
+        "generated_beats": int(g_beats.size),
+    }
+    if reference is not None:
+        row.update(
+            _reference_scores(g_on=g_on, g_tempo=g_tempo, reference=reference, bin_s=bin_s, dur=dur)
+        )
+    row.update(
+        _beat_f_scores(
+            name=name, g_beats=g_beats, annotations=annotations, reference=reference, dur=dur
+        )
+    )
+    if reference is not None:
+        row.update(models.add_clip(name=name, generated=generated, reference=reference))
+    if visual_beats is not None:
+        row.update(
+            _dance_scores(
+                name=name, g_on=g_on, g_tempo=g_tempo, g_beats=g_beats,
+                visual_beats=visual_beats, visual_tempo_bpm=visual_tempo_bpm, bin_s=bin_s,
+                dur=dur,
+            )
+        )  # fmt: skip
+    return row
+
+
+def _reference_scores(
+    *, g_on: np.ndarray, g_tempo: float, reference: Audio, bin_s: float, dur: float
+) -> dict:
+    """BCS, BHS, F1 and TD against the reference music (truncated to the generated length)."""
+    r_on = paper_onsets(*reference)
+    r_tempo = paper_tempo(*reference)
+    bcs, bhs = bcs_bhs(g_on, r_on, bin_s=bin_s, duration_s=dur)
+    return {
+        "reference_tempo_bpm": r_tempo,
+        "reference_onsets": int(np.sum(r_on < dur)),
+        "bcs": bcs,
+        "bhs": bhs,
+        "f1": harmonic_mean(bcs, bhs),
+        "td": tempo_difference(generated_bpm=g_tempo, reference_bpm=r_tempo),
+    }
+
+
+def _beat_f_scores(
+    *,
+    name: str,
+    g_beats: np.ndarray,
+    annotations: np.ndarray | None,
+    reference: Audio | None,
+    dur: float,
+) -> dict:
+    """Beat F-measure against the annotations, else the reference's tracked beats (``{}``
+    without either)."""
+    if annotations is not None:
+        ann = validate_times(annotations, name=f"annotations of {name}")
+        return {"beat_f": beat_f_measure(ann[ann < dur], g_beats), "beat_reference": "annotations"}
+    if reference is not None:
+        _, r_beats = detect_beats(*reference)
+        return {
+            "beat_f": beat_f_measure(r_beats[r_beats < dur], g_beats),
+            "beat_reference": "detected",
+        }
+    return {}
+
+
+def _dance_scores(
+    *,
+    name: str,
+    g_on: np.ndarray,
+    g_tempo: float,
+    g_beats: np.ndarray,
+    visual_beats: np.ndarray,
+    visual_tempo_bpm: float | None,
+    bin_s: float,
+    dur: float,
+) -> dict:
+    """BCS, BHS, F1, TD and beat F-measure against the dance's visual beats."""
+    vb = validate_times(visual_beats, name=f"visual beats of {name}")
+    vb = vb[vb < dur]
+    d_tempo = float(visual_tempo_bpm) if visual_tempo_bpm else _dance_tempo(vb)
+    dbcs, dbhs = bcs_bhs(g_on, vb, bin_s=bin_s, duration_s=dur)
+    return {
+        "dance_tempo_bpm": d_tempo,
+        "visual_beats": int(vb.size),
+        "dance_bcs": dbcs,
+        "dance_bhs": dbhs,
+        "dance_f1": harmonic_mean(dbcs, dbhs),
+        "dance_td": None if d_tempo is None else abs(g_tempo - d_tempo),
+        "dance_beat_f": beat_f_measure(vb, g_beats),
+    }
+
+
+def _summary(clips: list[dict]) -> dict:
+    """Dataset numbers: the means of the per-clip metrics, and F1 from the mean BCS and BHS."""
     summary: dict = {"clips": len(clips)}
     for k in ("bcs", "bhs", "td", "beat_f", "clap", *DANCE_KEYS):
         if any(k in c for c in clips):
@@ -238,33 +393,7 @@ def evaluate(
         summary["f1"] = harmonic_mean(summary["bcs"], summary["bhs"])
     if "dance_bcs" in summary:
         summary["dance_f1"] = harmonic_mean(summary["dance_bcs"], summary["dance_bhs"])
-    if not use_clap:
-        summary.pop("clap", None)
-        for c in clips:
-            c.pop("clap", None)
-    if use_vggish:
-        g_all, r_all = _stack(emb_gen), _stack(emb_ref)
-        if g_all.shape[0] < 2 or r_all.shape[0] < 2:
-            unavailable["fad"] = (
-                f"too little audio for FAD: {g_all.shape[0]} generated and {r_all.shape[0]}"
-                " reference VGGish frames (each set needs >= 2, i.e. >= 1.92 s in all)"
-            )
-        else:
-            summary["fad"] = frechet_audio_distance(g_all, r_all)
-            summary["fad_frames"] = [int(g_all.shape[0]), int(r_all.shape[0])]
-
-    return {
-        "settings": {
-            "bin_s": float(bin_s),
-            "analysis_sr": ANALYSIS_SR,
-            "beat_window_s": BEAT_WINDOW_S,
-            "vggish": getattr(vggish, "settings", None) if use_vggish else None,
-            "clap": getattr(clap, "settings", None) if use_clap else None,
-        },
-        "clips": clips,
-        "summary": summary,
-        "unavailable": unavailable,
-    }
+    return summary
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:

@@ -44,11 +44,14 @@ Weight files (:func:`load_vggish`)
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+
+from d2m_core import settings
 
 SAMPLE_RATE = 16000
 WINDOW_S = 0.025
@@ -114,6 +117,7 @@ def log_mel_examples(y: np.ndarray, sr: int, *, hop_s: float = EXAMPLE_S) -> np.
         Log-mel patches (frames x mel bands); ``n_examples`` may be 0 for audio under ~1 s.
     """
     import librosa
+    from scipy.signal import get_window
 
     y = np.asarray(y, dtype=np.float32)
     if y.ndim == 2:
@@ -130,7 +134,7 @@ def log_mel_examples(y: np.ndarray, sr: int, *, hop_s: float = EXAMPLE_S) -> np.
         return np.zeros((0, EXAMPLE_FRAMES, NUM_MEL), np.float32)
     n_frames = 1 + (y.size - win) // hop
     idx = np.arange(win)[None, :] + hop * np.arange(n_frames)[:, None]
-    window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(win) / win)  # periodic Hann
+    window = get_window("hann", win)  # periodic (DFT-even), as VGGish's front end
     mag = np.abs(np.fft.rfft(y.astype(np.float64)[idx] * window, n=N_FFT))
     logmel = np.log(mag @ mel_matrix() + LOG_OFFSET)
     ex_hop = max(1, int(round(hop_s / HOP_S)))
@@ -302,10 +306,12 @@ class VGGishEmbedder:
         return np.concatenate(out) if out else np.zeros((0, width))
 
 
-def _resolve(spec: str | os.PathLike | None, env: str, default_name: str) -> Path | None:
+def _resolve(
+    spec: str | os.PathLike | None, from_env: Callable[[], str | None], default_name: str
+) -> Path | None:
     """A weights file from a path, ``hf://`` spec, env variable, or torch hub's cache."""
     if spec is None:
-        spec = os.environ.get(env) or None
+        spec = from_env()
     if spec is None:
         cached = Path(torch.hub.get_dir()) / "checkpoints" / default_name
         return cached if cached.is_file() else None
@@ -356,7 +362,7 @@ def load_vggish(
     ValueError
         A file whose keys or shapes are not VGGish's.
     """
-    wpath = _resolve(weights, "D2M_VGGISH_WEIGHTS", WEIGHTS_FILE)
+    wpath = _resolve(weights, settings.vggish_weights, WEIGHTS_FILE)
     if wpath is None:
         raise FileNotFoundError(
             f"VGGish weights not found: pass the torchvggish file {WEIGHTS_FILE}"
@@ -381,7 +387,7 @@ def load_vggish(
         raise ValueError(f"{wpath.name}: weights do not fit VGGish ({exc})") from None
     pca_params = _pca_from(sd)
     if postprocess and pca_params is None:
-        ppath = _resolve(pca, "D2M_VGGISH_PCA", PCA_FILE)
+        ppath = _resolve(pca, settings.vggish_pca, PCA_FILE)
         if ppath is None:
             raise FileNotFoundError(
                 f"VGGish PCA parameters not found: pass {PCA_FILE} (download: {PCA_URL})"

@@ -54,6 +54,11 @@ def figure_to_rgb(fig: Figure) -> np.ndarray:
     return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
 
 
+def close_figure(fig: Figure) -> None:
+    """Free a figure made by this module (pyplot keeps every open figure alive)."""
+    plt.close(fig)
+
+
 def save_figure(fig: Figure, path: str | Path) -> Path:
     """Save a figure as PNG atomically and close it."""
     try:

@@ -10,8 +10,11 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
-from d2m_core.app import pipeline as service
+from d2m_core.app import page, pipeline
 from d2m_core.app.pipeline import Limits, Pipeline
+from d2m_core.backbones.base import Availability, BackboneInfo
+from d2m_core.errors import D2MError
+from d2m_core.music.genres import GENRE_LABELS
 from d2m_core.music.prompt import DEFAULT_PROMPT
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,12 +34,12 @@ app = _load_app()
 
 @pytest.fixture
 def pipe(tmp_path: Path):
-    old = service._PIPELINE
+    old = pipeline._PIPELINE
     p = Pipeline(root=tmp_path / "work", limits=Limits(max_upload_mb=50, max_video_s=30))
-    service.set_pipeline(p)
+    pipeline.set_pipeline(p)
     yield p
     p.close()
-    service._PIPELINE = old
+    pipeline._PIPELINE = old
 
 
 def test_layout_names_every_event(pipe):
@@ -53,7 +56,7 @@ def test_analyze_then_generate_handlers(pipe):
     preview, summary, plot, genre, length = app.analyze(None, EXAMPLE_NPZ, "dance", 0, 0)
     assert Path(preview).is_file() and Path(plot).is_file()
     assert "112" in summary
-    assert genre["value"] in service.GENRE_LABELS and "suggested" in genre["label"]
+    assert genre["value"] in GENRE_LABELS and "suggested" in genre["label"]
     assert "10.0 s" in length["label"]
     video, audio, files, align, figures = app.generate(
         None, EXAMPLE_NPZ, "dance", 0, 0, f"{DEFAULT_PROMPT}, piano", genre["value"], "groove",
@@ -62,14 +65,6 @@ def test_analyze_then_generate_handlers(pipe):
     assert video.endswith(".mp4") and audio.endswith(".wav") and len(files) == 4
     assert Path(align).is_file() and "BCS" in figures and "(suggested)" in figures
     assert pipe.stats["analyses"] == 1
-
-
-def test_video_input_wins_over_keypoints():
-    path, opts = app._input("/x/dance.mp4", EXAMPLE_NPZ, "dance", 30, 1)
-    assert path == "/x/dance.mp4" and opts == {}
-    path, opts = app._input(None, {"path": EXAMPLE_NPZ}, "", 0, None)
-    assert path == EXAMPLE_NPZ and opts == {"key": None, "fps": None, "view": 0}
-    assert app._input({"video": {"path": "/v.mp4"}}, None, "", 0, 0)[0] == "/v.mp4"
 
 
 @pytest.mark.parametrize(
@@ -105,7 +100,7 @@ def test_bugs_are_hidden_behind_a_short_message(pipe, monkeypatch):
 
 def test_error_messages_are_html_escaped(pipe, monkeypatch):
     def bad(*a, **k):
-        raise service.D2MError("file <script>x</script> is odd")
+        raise D2MError("file <script>x</script> is odd")
 
     monkeypatch.setattr(pipe, "analyze", bad)
     with pytest.raises(gr.Error) as exc:
@@ -144,3 +139,47 @@ def test_command_line_defaults(monkeypatch):
     assert (a.host, a.port, a.share, a.max_video_s) == ("0.0.0.0", 9000, True, 20.0)
     with pytest.raises(SystemExit):
         app.parse_args(["--max-upload-mb", "0"])  # would reject every upload
+
+
+def _queue_limit(demo: gr.Blocks, api_name: str) -> int | None:
+    """How many runs of an event the demo's queue lets through at once."""
+    fn = next(f for f in demo.fns.values() if f.api_name == api_name)
+    # What the queue does on the event's first request: "default" resolves to the queue's
+    # default_concurrency_limit, events sharing a concurrency_id share the lowest limit.
+    demo._queue.create_event_queue_for_fn(fn)
+    return demo._queue.event_queue_per_concurrency_id[fn.concurrency_id].concurrency_limit
+
+
+@pytest.mark.parametrize(("flags", "limit"), [([], 2), (["--concurrency", "1"], 1)])
+def test_concurrency_flag_limits_analyse_and_generate(pipe, monkeypatch, flags, limit):
+    """``python app.py --concurrency 1``: Analyse and Generate each run one job at a time."""
+    served: list[gr.Blocks] = []
+    monkeypatch.setattr(gr.Blocks, "launch", lambda demo, **kw: served.append(demo))
+    assert app.main([*flags, "--no-warmup"]) == 0
+    (demo,) = served
+    try:
+        for name in ("analyze", "generate"):
+            fn = next(f for f in demo.fns.values() if f.api_name == name)
+            assert (fn.concurrency_id, fn.concurrency_limit) == (name, limit)
+            assert _queue_limit(demo, name) == limit
+    finally:
+        pipeline.get_pipeline().close()
+
+
+def test_page_shows_download_commands_for_missing_weights(pipe, monkeypatch):
+    infos = [
+        BackboneInfo(
+            name="groove", label="Groove", availability=Availability(ok=True, reason="ok")
+        ),
+        BackboneInfo(
+            name="musicgen",
+            label="MusicGen",
+            availability=Availability.not_cached("org/mg", "MusicGen <weights> are missing"),
+        ),
+    ]
+    monkeypatch.setattr(page, "_backbone_infos", lambda: infos)
+    components = app.build_demo().config["components"]
+    notes = [c for c in components if "backbone-note" in (c["props"].get("elem_classes") or [])]
+    assert len(notes) == 1 and "(`huggingface-cli download org/mg`)" in notes[0]["props"]["value"]
+    (backbone,) = [c for c in components if c["props"].get("label") == "Backbone"]
+    assert [tuple(x) for x in backbone["props"]["choices"]] == [("Groove", "groove")]

@@ -1,4 +1,4 @@
-"""The app's pipeline (d2m_core.app.pipeline): caching, limits, files, cleanup, prompt helpers."""
+"""The app's pipeline (d2m_core.app.pipeline): caching, limits, files, cleanup, settings."""
 
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ import av
 import numpy as np
 import pytest
 
-from d2m_core.app import pipeline as service
+from d2m_core.app import page, pipeline
 from d2m_core.app.pipeline import Limits, Pipeline
 from d2m_core.dance.analysis import analyze_motion
 from d2m_core.dance.synth import synthetic_dance
 from d2m_core.errors import D2MError
 from d2m_core.io.video import is_browser_safe
-from d2m_core.music.prompt import DEFAULT_PROMPT, MAX_PROMPT_CHARS
+from d2m_core.music.genres import GENRE_LABELS
+from d2m_core.music.prompt import DEFAULT_PROMPT
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_NPZ = ROOT / "assets" / "example_dance_112bpm.npz"
@@ -37,60 +38,30 @@ def pipe(tmp_path: Path):
     p.close()
 
 
-# ---------------------------------------------------------------------------- UI helpers
-
-
-def test_insert_word_appends_once_and_respects_length():
-    assert service.insert_word(DEFAULT_PROMPT, "piano") == f"{DEFAULT_PROMPT}, piano"
-    once = service.insert_word(DEFAULT_PROMPT, "piano")
-    assert service.insert_word(once, "Piano") == once  # already there
-    assert service.insert_word("", "upbeat") == f"{DEFAULT_PROMPT}, upbeat"
-    assert service.insert_word("a @ music with * as the rhythm, ", "sad").endswith("rhythm, sad")
-    long = "x" * (MAX_PROMPT_CHARS - 2)
-    assert service.insert_word(long, "piano") == long  # would overflow: unchanged
-
-
-def test_check_prompt_messages():
-    assert "empty" in service.check_prompt("   ")
-    ok = service.check_prompt(f"{DEFAULT_PROMPT}, jazzy piano")
-    assert ok.startswith("✓") and "piano (instruments)" in ok and "jazzy (moods)" in ok
-    no_star = service.check_prompt("a @ music, calm")
-    assert no_star.startswith("⚠") and "no *" in no_star
-    assert service.check_prompt("a@ music with *").startswith("✗")
-    assert "kept as free text: zorblax" in service.check_prompt(f"{DEFAULT_PROMPT}, zorblax")
-    assert "/300 characters" in ok
-
-
-def test_choices():
-    genres = service.genre_choices()
-    assert genres[0][1] == service.AUTO_GENRE and ("House", "house") in genres
-    names = [n for _, n in service.backbone_choices()]
-    assert "groove" in names  # the offline backbone always runs
-    assert not service.backbone_takes_guidance("groove")
-    assert set(service.word_bank()) == {"instruments", "moods", "energy", "genres"}
+# ---------------------------------------------------------------------------- settings
 
 
 def test_backbone_settings_from_env(monkeypatch, tmp_path):
-    assert service.backbone_settings("groove") == {}
+    assert pipeline.backbone_settings("groove") == {}
     monkeypatch.setenv("D2M_MUSICGEN_MODEL", "debug")
-    assert service.backbone_settings("musicgen") == {"model": "debug"}
-    assert "musicgen" in [n for _, n in service.backbone_choices()]  # runs zero-shot
-    assert service.zero_shot_state("musicgen")[:2] == (True, False)
-    monkeypatch.setenv("D2M_MUSICGEN_ENCODER", str(tmp_path / "none"))
-    assert service.zero_shot_state("musicgen")[:2] == (False, True)
-    assert "musicgen (no encoder checkpoint" in service.unavailable_backbones_note()
-    monkeypatch.delenv("D2M_MUSICGEN_MODEL")
-    monkeypatch.delenv("D2M_MUSICGEN_ENCODER")
-    note = service.unavailable_backbones_note()
-    assert "`huggingface-cli download cvssp/audioldm-s-full-v2`" in note
-    assert "D2M_<BACKBONE>_MODEL" in note and len(note) < 400  # short enough for the UI
+    assert pipeline.backbone_settings("musicgen") == {"model": "debug"}
+    monkeypatch.setenv("D2M_MUSICGEN_ENCODER", str(tmp_path / "enc"))
+    monkeypatch.setenv("D2M_DEVICE", "cpu")
+    assert pipeline.backbone_settings("musicgen") == {
+        "model": "debug",
+        "encoder": str(tmp_path / "enc"),
+        "device": "cpu",
+    }
+    assert pipeline.backbone_settings("audioldm") == {"device": "cpu"}
+    assert not pipeline.backbone_takes_guidance("groove")
+    assert pipeline.backbone_takes_guidance("musicgen")
 
 
 def test_gpu_task_is_harmless_without_spaces():
     def f(x):
         return x + 1
 
-    assert service.gpu_task()(f)(1) == 2
+    assert pipeline.gpu_task()(f)(1) == 2
 
 
 def test_limits_from_env(monkeypatch):
@@ -111,10 +82,11 @@ def test_keypoints_analyze_generate_and_reuse(pipe):
     a = pipe.analyze(EXAMPLE_NPZ, key="dance")
     assert not a.cached and a.summary["tempo_bpm"] == pytest.approx(112, abs=2)
     assert a.summary["source"] == EXAMPLE_NPZ.name
-    assert a.suggested_genre in service.GENRE_LABELS
+    assert a.suggested_genre in GENRE_LABELS
     for png in (a.preview_png, a.plot_png):
         assert png.read_bytes()[:4] == b"\x89PNG"
-    assert "112" in a.markdown() and "Suggested genre" in a.markdown()
+    text = page.analysis_markdown(a)
+    assert "112" in text and "Suggested genre" in text
 
     g = pipe.generate(EXAMPLE_NPZ, key="dance", prompt=f"{DEFAULT_PROMPT}, piano", seed=1)
     assert g.analysis_cached  # no second analysis
@@ -127,7 +99,8 @@ def test_keypoints_analyze_generate_and_reuse(pipe):
         assert k in report
     assert report["seed"] == 1 and report["analysis_cached"] is True
     assert g.alignment_png.read_bytes()[:4] == b"\x89PNG"
-    assert "Beat F-measure" in g.markdown() and "no pose pass" in g.markdown()
+    text = page.generation_markdown(g)
+    assert "Beat F-measure" in text and "no pose pass" in text
     assert len({f.parent for f in g.files}) == 1  # one folder per request
 
     g2 = pipe.generate(EXAMPLE_NPZ, key="dance", genre="house", seed=2, duration_s=4)
@@ -138,7 +111,8 @@ def test_keypoints_analyze_generate_and_reuse(pipe):
     g3 = pipe.generate(EXAMPLE_NPZ, key="dance", genre="house", zero_shot=True)
     zs = g3.report["zero_shot"]
     assert zs["aligned"] and "house music with a beat at 112 BPM" in zs["prompt_sent"]
-    assert "Zero-shot sync" in g3.markdown() and "→" in g3.markdown()
+    text = page.generation_markdown(g3)
+    assert "Zero-shot sync" in text and "→" in text
 
 
 def test_keypoint_options_are_part_of_the_key(pipe, tmp_path):
@@ -162,14 +136,14 @@ def test_same_content_other_path_hits_the_cache(pipe, tmp_path):
 
 def test_concurrent_requests_share_one_analysis(pipe, monkeypatch):
     calls = []
-    real = service.analyze
+    real = pipeline.analyze
 
     def slow_analyze(*args, **kwargs):
         calls.append(1)
         time.sleep(0.3)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(service, "analyze", slow_analyze)
+    monkeypatch.setattr(pipeline, "analyze", slow_analyze)
     errors: list[BaseException] = []
 
     def work():
@@ -262,11 +236,11 @@ def test_non_browser_video_is_transcoded_once(pipe, tmp_path, make_video, monkey
     src = make_video("upload.mp4", frames, fps=25, codec="mpeg4")
     assert not is_browser_safe(src)
     # No person in flat frames: stand in the synthetic motion for the pose pass.
-    monkeypatch.setattr(service, "analyze", lambda path, **kw: analyze_motion(m))
+    monkeypatch.setattr(pipeline, "analyze", lambda path, **kw: analyze_motion(m))
     transcodes = []
-    real = service._transcode
+    real = pipeline._transcode
     monkeypatch.setattr(
-        service, "_transcode", lambda *a: transcodes.append(1) or real(*a)
+        pipeline, "_transcode", lambda *a: transcodes.append(1) or real(*a)
     )  # fmt: skip
     pipe.analyze(src)
     outs = [pipe.generate(src, seed=s) for s in (0, 1)]

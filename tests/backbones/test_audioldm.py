@@ -14,6 +14,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
 from d2m_core.backbones.audioldm import model as al  # noqa: E402
+from d2m_core.backbones.audioldm.backbone import AudioldmBackbone  # noqa: E402
+from d2m_core.backbones.audioldm.mel import MelSettings, log_mel  # noqa: E402
 from d2m_core.dance.analysis import analyze_motion  # noqa: E402
 from d2m_core.dance.synth import synthetic_dance  # noqa: E402
 from d2m_core.errors import D2MError  # noqa: E402
@@ -51,7 +53,7 @@ def encoder_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def bb(encoder_dir):
-    return al.AudioldmBackbone(model="debug", encoder=encoder_dir, device="cpu", steps=3)
+    return AudioldmBackbone(model="debug", encoder=encoder_dir, device="cpu", steps=3)
 
 
 @pytest.fixture(scope="module")
@@ -69,23 +71,26 @@ def _state(la):
 
 
 def test_availability_never_downloads(tmp_path, encoder_dir):
-    ok, why = al.model_availability("cvssp/audioldm-s-full-v2", cache_dir=tmp_path)
+    avail = al.model_availability("cvssp/audioldm-s-full-v2", cache_dir=tmp_path)
+    ok, why = avail.ok, avail.reason
     assert not ok and "huggingface-cli download cvssp/audioldm-s-full-v2" in why
-    assert al.model_availability("debug")[0]
-    assert "not found" in al.model_availability("./no/such/folder")[1]
+    assert avail.download_command == "huggingface-cli download cvssp/audioldm-s-full-v2"
+    assert al.model_availability("debug").ok
+    assert "not found" in al.model_availability("./no/such/folder").reason
     # Without encoders AudioLDM is a plain text-to-audio model: available when the model is.
-    assert al.AudioldmBackbone.availability(model="debug")[0]
-    assert al.AudioldmBackbone.availability(model="debug", encoder=encoder_dir)[0]
-    ok, why = al.AudioldmBackbone.availability(model="./no/such/folder", encoder=encoder_dir)
+    assert AudioldmBackbone.availability(model="debug").ok
+    assert AudioldmBackbone.availability(model="debug", encoder=encoder_dir).ok
+    avail = AudioldmBackbone.availability(model="./no/such/folder", encoder=encoder_dir)
+    ok, why = avail.ok, avail.reason
     assert not ok and "not found" in why
     with pytest.raises(D2MError, match="not found"):
-        al.AudioldmBackbone(model=str(tmp_path / "missing"), device="cpu")
+        AudioldmBackbone(model=str(tmp_path / "missing"), device="cpu")
     other = tmp_path / "mg"
     cfg = EncoderConfig(text_width=32, projector="mlp", clip_s=1.28)
     save_encoders(other, encoders=InversionEncoders(cfg), backbone="musicgen", model="debug")
-    assert "backbone 'musicgen'" in al.AudioldmBackbone.availability(encoder=other)[1]
+    assert "backbone 'musicgen'" in AudioldmBackbone.availability(encoder=other).reason
     with pytest.raises(D2MError, match="--backbone musicgen"):
-        al.AudioldmBackbone(model="debug", encoder=other, device="cpu")
+        AudioldmBackbone(model="debug", encoder=other, device="cpu")
 
 
 def test_saved_pipeline_loads_through_the_same_path(tmp_path, la):
@@ -97,7 +102,7 @@ def test_saved_pipeline_loads_through_the_same_path(tmp_path, la):
             scheduler=la.scheduler, vocoder=la.vocoder,
         )  # fmt: skip
     pipe.save_pretrained(tmp_path / "p")
-    assert al.model_availability(str(tmp_path / "p"))[0]
+    assert al.model_availability(str(tmp_path / "p")).ok
     again = al.load_audioldm(str(tmp_path / "p"))
     sd, sd2 = _state(la), _state(again)
     assert sd.keys() == sd2.keys() and all(torch.equal(sd[k], sd2[k]) for k in sd)
@@ -120,10 +125,10 @@ def test_saved_pipeline_loads_through_the_same_path(tmp_path, la):
 def test_log_mel_is_audioldms_preprocessing():
     import librosa
 
-    mel = al.MelSettings()
+    mel = MelSettings()
     t = np.arange(81920) / SR
     x = np.stack([0.3 * np.sin(2 * np.pi * 1000 * t), np.random.default_rng(0).normal(size=t.size)])
-    ours = al.log_mel(x, mel=mel, frames=512)
+    ours = log_mel(x, mel=mel, frames=512)
     assert ours.shape == (2, 512, 64) and ours.dtype == np.float32
     # Independent reference: AudioLDM's normalize_wav, librosa's centred STFT magnitude,
     # Slaney mel bands 0..8 kHz, natural log clamped at 1e-5.
@@ -135,18 +140,18 @@ def test_log_mel_is_audioldms_preprocessing():
     ref = np.log(np.maximum(fb @ spec, 1e-5))[..., :512].transpose(0, 2, 1)
     np.testing.assert_allclose(ours, ref, atol=2e-3, rtol=0)
     # Level-independent (each clip is scaled to a 0.5 peak); the sine lands near 1 kHz.
-    np.testing.assert_allclose(al.log_mel(5 * x, mel=mel, frames=512), ours, atol=1e-3)
+    np.testing.assert_allclose(log_mel(5 * x, mel=mel, frames=512), ours, atol=1e-3)
     centre = librosa.mel_frequencies(n_mels=64, fmin=0, fmax=8000)[ours[0, 100].argmax()]
     assert 850 < centre < 1150
     # Short audio is zero-padded to the requested frames.
-    assert al.log_mel(x[:, :1000], mel=mel, frames=16).shape == (2, 16, 64)
+    assert log_mel(x[:, :1000], mel=mel, frames=16).shape == (2, 16, 64)
 
 
 def test_targets_are_latents_and_the_signature_follows_the_settings(adapter, monkeypatch):
     audio = np.random.default_rng(1).normal(size=(3, int(1.28 * SR))).astype(np.float32)
     targets = adapter.encode_targets(audio)
     assert targets.shape == (3, 4, 32, 16) and targets.dtype == np.float16
-    lat = adapter.core.encode_mels(al.log_mel(audio, mel=adapter.la.mel, frames=128))
+    lat = adapter.core.encode_mels(log_mel(audio, mel=adapter.la.mel, frames=128))
     assert np.array_equal(targets, lat.astype(np.float16))
     # The training loader hands them over as they are (no integer cast).
     from d2m_core.training.data import ClipDataset, ClipTable
@@ -157,9 +162,7 @@ def test_targets_are_latents_and_the_signature_follows_the_settings(adapter, mon
     assert adapter.target_frames(int(5.12 * SR)) == 512 and adapter.target_frames(20000) == 128
     sig = adapter.target_signature()
     assert sig == adapter.target_signature() and sig.startswith("audioldm-")
-    monkeypatch.setattr(
-        al.LoadedAudioldm, "mel", property(lambda self: al.MelSettings(fmax=7000.0))
-    )
+    monkeypatch.setattr(al.LoadedAudioldm, "mel", property(lambda self: MelSettings(fmax=7000.0)))
     assert adapter.target_signature() != sig
     monkeypatch.undo()
     from dataclasses import replace
@@ -270,7 +273,7 @@ def test_one_step_changes_only_the_encoders(adapter):
 
 def test_cfg_at_batch_2_seed_and_continuation(la):
     core = al.DiffusionCore(la)
-    c = al.make_conditioner(la)
+    c = la.make_conditioner()
     with torch.no_grad():
         cond, _ = c.encode(["a house music , jazzy", "a krump music"], {})  # padded batch
         uncond, _ = c.encode([""], {})
@@ -316,7 +319,7 @@ def test_half_precision_keeps_clap_in_float32():
     # What a GPU gets (fp16 UNet, VAE and vocoder; float32 CLAP), checked on the CPU.
     half = al.load_audioldm("debug", half=True)
     assert half.dtype == torch.float16 and half.text_encoder.dtype == torch.float32
-    core, c = al.DiffusionCore(half), al.make_conditioner(half)
+    core, c = al.DiffusionCore(half), half.make_conditioner()
     with torch.no_grad():
         cond, _ = c.encode(["a house music"], {"*": None, "@": None})
         uncond, _ = c.encode([""], {})
@@ -329,7 +332,7 @@ def test_half_precision_keeps_clap_in_float32():
 
 
 def test_long_music_window_by_window(bb, dance, monkeypatch):
-    assert bb.window_frames == 32 and bb.window_plan(32) == [(0, 0)]
+    assert bb.window == 32 and bb.window_plan(32) == [(0, 0)]
     assert bb.window_plan(75) == [(0, 0), (24, 8), (48, 8)]  # the last one ends at 80
     calls = []
     real = bb.core.sample
@@ -355,7 +358,9 @@ def test_long_music_window_by_window(bb, dance, monkeypatch):
     assert not all(torch.equal(conds[0], x) for x in conds[1:])
     assert np.array_equal(audio, bb.generate(**kw))
     with pytest.raises(D2MError, match="genre 'tango'"):
-        bb.conditioning(analysis=dance, prompt=parse_prompt("a @ music"), genre="tango", start_s=0)
+        bb.dance_conditioning(
+            analysis=dance, prompt=parse_prompt("a @ music"), genre="tango", start_s=0
+        )
 
 
 def test_checkpoint_round_trip_gives_identical_music(tmp_path, bb, dance):
@@ -364,7 +369,7 @@ def test_checkpoint_round_trip_gives_identical_music(tmp_path, bb, dance):
     a = bb.generate(**kw)
     assert a.shape == (SR,)
     save_encoders(tmp_path / "copy", encoders=bb.encoders, backbone="audioldm", model="debug")
-    second = al.AudioldmBackbone(encoder=tmp_path / "copy", device="cpu", steps=3)
+    second = AudioldmBackbone(encoder=tmp_path / "copy", device="cpu", steps=3)
     assert second.model_name == "debug"  # taken from the checkpoint
     assert np.array_equal(a, second.generate(**kw))
     # The dance matters: another dance (through `*`) gives other music.
@@ -373,8 +378,8 @@ def test_checkpoint_round_trip_gives_identical_music(tmp_path, bb, dance):
 
 
 def test_without_encoders_plain_text_only(dance):
-    bb0 = al.AudioldmBackbone(model="debug", device="cpu", steps=2)
-    assert bb0.encoders is None and bb0.window_s == al.TEXT_WINDOW_S and bb0.window_frames == 256
+    bb0 = AudioldmBackbone(model="debug", device="cpu", steps=2)
+    assert bb0.encoders is None and bb0.window_s == al.TEXT_WINDOW_S and bb0.window == 256
     assert bb0.guidance == 2.5
     text = parse_prompt("a house music with a 112 BPM beat as the rhythm")
     audio = bb0.generate(analysis=dance, prompt=text, genre="house", seed=3, duration_s=1.0)
@@ -387,7 +392,7 @@ def test_without_encoders_plain_text_only(dance):
                 analysis=dance, prompt=parse_prompt(pseudo), genre="house", seed=0, duration_s=1.0
             )
     with pytest.raises(D2MError, match="--steps"):
-        al.AudioldmBackbone(model="debug", device="cpu", steps=0)
+        AudioldmBackbone(model="debug", device="cpu", steps=0)
 
 
 # --- the commands -------------------------------------------------------------------------------

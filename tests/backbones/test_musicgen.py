@@ -11,6 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from d2m_core.backbones.musicgen import model as mg  # noqa: E402
+from d2m_core.backbones.musicgen.backbone import MusicgenBackbone  # noqa: E402
 from d2m_core.dance.analysis import analyze_motion  # noqa: E402
 from d2m_core.dance.synth import synthetic_dance  # noqa: E402
 from d2m_core.errors import D2MError  # noqa: E402
@@ -49,12 +50,16 @@ def _hidden(lm, prompts):
 
 
 def test_availability_never_downloads(tmp_path):
-    ok, why = mg.model_availability("facebook/musicgen-small", cache_dir=tmp_path)
+    avail = mg.model_availability("facebook/musicgen-small", cache_dir=tmp_path)
+    ok, why = avail.ok, avail.reason
     assert not ok and "huggingface-cli download facebook/musicgen-small" in why
-    assert mg.model_availability("debug")[0]
+    assert avail.missing_model == "facebook/musicgen-small"
+    assert avail.download_command == "huggingface-cli download facebook/musicgen-small"
+    assert mg.model_availability("./no/such/folder").missing_model is None
+    assert mg.model_availability("debug").ok
     (tmp_path / "empty").mkdir()
-    assert "config.json" in mg.model_availability(str(tmp_path / "empty"))[1]
-    assert "not found" in mg.model_availability("./no/such/folder")[1]
+    assert "config.json" in mg.model_availability(str(tmp_path / "empty")).reason
+    assert "not found" in mg.model_availability("./no/such/folder").reason
     # A model in a (fake) hub cache counts as present.
     snap = tmp_path / "models--facebook--musicgen-small" / "snapshots" / "abc"
     snap.mkdir(parents=True)
@@ -62,15 +67,16 @@ def test_availability_never_downloads(tmp_path):
         (snap / f).write_text("{}")
     (tmp_path / "models--facebook--musicgen-small" / "refs").mkdir()
     (tmp_path / "models--facebook--musicgen-small" / "refs" / "main").write_text("abc")
-    assert mg.model_availability("facebook/musicgen-small", cache_dir=tmp_path)[0]
+    assert mg.model_availability("facebook/musicgen-small", cache_dir=tmp_path).ok
     # Without encoders MusicGen is a plain text-to-music model: available when the model is.
-    assert mg.MusicgenBackbone.availability(model="debug")[0]
-    ok, why = mg.MusicgenBackbone.availability(model="./no/such/folder")
+    assert MusicgenBackbone.availability(model="debug").ok
+    avail = MusicgenBackbone.availability(model="./no/such/folder")
+    ok, why = avail.ok, avail.reason
     assert not ok and "not found" in why
 
 
 def test_without_encoders_plain_text_only(dance):
-    bb = mg.MusicgenBackbone(model="debug", device="cpu")
+    bb = MusicgenBackbone(model="debug", device="cpu")
     assert bb.encoders is None and bb.window_s == mg.TEXT_WINDOW_S
     assert bb.window_plan(1500) == [(0, 0)]  # 30 s in one window
     assert bb.window_plan(2000) == [(0, 0), (900, 600)]  # then 12 s of context
@@ -84,12 +90,16 @@ def test_without_encoders_plain_text_only(dance):
             bb.generate(
                 analysis=dance, prompt=parse_prompt(pseudo), genre="house", seed=0, duration_s=1.0
             )
+    # The window overlap is checked as the diffusion backbones check it.
+    for bad in (1.0, -0.1):
+        with pytest.raises(D2MError, match=r"window overlap must be in \[0, 1\)"):
+            MusicgenBackbone(model="debug", device="cpu", window_overlap=bad)
 
 
 def test_saved_folder_loads_through_the_same_path(tmp_path, lm):
     lm.model.save_pretrained(tmp_path / "m")
     lm.tokenizer.save_pretrained(tmp_path / "m")
-    assert mg.model_availability(str(tmp_path / "m"))[0]
+    assert mg.model_availability(str(tmp_path / "m")).ok
     again = mg.load_musicgen(str(tmp_path / "m"))
     assert not again.melody and again.num_codebooks == 4 and again.sample_rate == 32000
     sd, sd2 = lm.model.state_dict(), again.model.state_dict()
@@ -125,9 +135,7 @@ def test_cfg_at_batch_2_seed_and_prompt_continuation(lm):
 
     def run(g, seed=0, **kw):
         gen = torch.Generator().manual_seed(seed)
-        return mg.sample_codes(
-            core, hidden=hidden, mask=mask, num_frames=24, guidance=g, generator=gen, **kw
-        )
+        return core.sample(hidden=hidden, mask=mask, num_frames=24, guidance=g, generator=gen, **kw)
 
     a, b = run(3.0), run(1.0)
     assert a.shape == (2, 4, 24) and a.min() >= 0 and a.max() < 64
@@ -140,14 +148,14 @@ def test_cfg_at_batch_2_seed_and_prompt_continuation(lm):
 
 def test_decode_in_chunks_matches_whole(lm):
     codes = torch.randint(0, 64, (4, 40), generator=torch.Generator().manual_seed(1))
-    whole = mg.decode_codes(lm, codes, chunk_frames=1000)
-    chunked = mg.decode_codes(lm, codes, chunk_frames=16)
+    whole = mg.DecoderCore(lm).decode(codes, chunk_frames=1000)
+    chunked = mg.DecoderCore(lm).decode(codes, chunk_frames=16)
     assert whole.shape == chunked.shape == (40 * 640,)
     assert np.abs(whole - chunked).max() < 1e-3 * max(1e-6, np.abs(whole).max()) + 1e-5
 
 
 def test_backbone_long_music_window_by_window(encoder_dir, dance):
-    bb = mg.MusicgenBackbone(model="debug", encoder=encoder_dir, device="cpu")
+    bb = MusicgenBackbone(model="debug", encoder=encoder_dir, device="cpu")
     assert bb.window_plan(64) == [(0, 0)]
     assert bb.window_plan(150) == [(0, 0), (48, 16), (96, 16)]
     seen = []
@@ -164,7 +172,9 @@ def test_backbone_long_music_window_by_window(encoder_dir, dance):
     )  # fmt: skip
     assert np.array_equal(audio, again)
     with pytest.raises(D2MError, match="genre 'tango'"):
-        bb.conditioning(analysis=dance, prompt=parse_prompt("a @ music"), genre="tango", start_s=0)
+        bb.dance_conditioning(
+            analysis=dance, prompt=parse_prompt("a @ music"), genre="tango", start_s=0
+        )
 
 
 def test_checkpoint_round_trip_gives_identical_music(tmp_path, encoder_dir, dance):
@@ -172,10 +182,10 @@ def test_checkpoint_round_trip_gives_identical_music(tmp_path, encoder_dir, danc
         analysis=dance, prompt=parse_prompt("a @ music with * as the rhythm"), genre="krump",
         seed=11, duration_s=1.0,
     )  # fmt: skip
-    first = mg.MusicgenBackbone(model="debug", encoder=encoder_dir, device="cpu")
+    first = MusicgenBackbone(model="debug", encoder=encoder_dir, device="cpu")
     a = first.generate(**kw)
     save_encoders(tmp_path / "copy", encoders=first.encoders, backbone="musicgen", model="debug")
-    second = mg.MusicgenBackbone(encoder=tmp_path / "copy", device="cpu")  # model from the ckpt
+    second = MusicgenBackbone(encoder=tmp_path / "copy", device="cpu")  # model from the ckpt
     assert second.model_name == "debug"
     assert np.array_equal(a, second.generate(**kw))
     # The dance matters: another dance (through `*`) gives other music.
@@ -190,7 +200,7 @@ def test_width_mismatch_is_a_clear_error(tmp_path):
         model="facebook/musicgen-small",
     )  # fmt: skip
     with pytest.raises(D2MError, match="width 768.*debug has width 32"):
-        mg.MusicgenBackbone(model="debug", encoder=tmp_path / "big", device="cpu")
+        MusicgenBackbone(model="debug", encoder=tmp_path / "big", device="cpu")
 
 
 def test_generate_command(tmp_path, encoder_dir, capsys):
@@ -257,8 +267,8 @@ def test_cached_sampler_and_loss_match_references(lm, variant):
     core = mg.DecoderCore(m)
     hidden, mask = _hidden(m, ["a house music , jazzy", "a krump music"])
     with torch.no_grad():
-        fast = mg.sample_codes(
-            core, hidden=hidden, mask=mask, num_frames=6, guidance=3.0, temperature=0,
+        fast = core.sample(
+            hidden=hidden, mask=mask, num_frames=6, guidance=3.0, temperature=0,
             generator=torch.Generator(),
         )  # fmt: skip
         slow = _greedy_without_cache(core, hidden, mask, 6, 3.0)

@@ -14,8 +14,11 @@ import soundfile as sf
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
+from d2m_core.backbones.base import GenerationRequest  # noqa: E402
 from d2m_core.backbones.riffusion import model as rf  # noqa: E402
 from d2m_core.backbones.riffusion import spectrogram as rs  # noqa: E402
+from d2m_core.backbones.riffusion.backbone import RiffusionBackbone  # noqa: E402
+from d2m_core.backbones.windowed import WindowTask  # noqa: E402
 from d2m_core.dance.analysis import analyze_motion  # noqa: E402
 from d2m_core.dance.synth import synthetic_dance  # noqa: E402
 from d2m_core.errors import D2MError  # noqa: E402
@@ -31,12 +34,12 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one thread
 
 
 @pytest.fixture(scope="module")
-def lr():
+def pipe():
     return rf.load_riffusion("debug")
 
 
 @pytest.fixture(scope="module")
-def encoder_dir(tmp_path_factory, lr):
+def encoder_dir(tmp_path_factory, pipe):
     """Random (untrained) encoders for the debug model, 1.28 s clips (4 latent frames)."""
     torch.manual_seed(0)
     cfg = EncoderConfig(text_width=32, projector="mlp", clip_s=1.28, dropout=0.0)
@@ -72,12 +75,13 @@ def _log_distance(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def test_availability_never_downloads(tmp_path, encoder_dir):
-    ok, why = rf.model_availability(rf.DEFAULT_MODEL, cache_dir=tmp_path)
+    avail = rf.model_availability(rf.DEFAULT_MODEL, cache_dir=tmp_path)
+    ok, why = avail.ok, avail.reason
     assert not ok and "huggingface-cli download riffusion/riffusion-model-v1" in why
-    assert rf.model_availability("debug")[0]
+    assert rf.model_availability("debug").ok
     (tmp_path / "empty").mkdir()
-    assert "model_index.json" in rf.model_availability(str(tmp_path / "empty"))[1]
-    assert "not found" in rf.model_availability("./no/such/folder")[1]
+    assert "model_index.json" in rf.model_availability(str(tmp_path / "empty")).reason
+    assert "not found" in rf.model_availability("./no/such/folder").reason
     repo = tmp_path / "models--riffusion--riffusion-model-v1"
     snap = repo / "snapshots" / "abc"
     for f in ("model_index.json", "unet/config.json", "vae/config.json"):
@@ -85,18 +89,21 @@ def test_availability_never_downloads(tmp_path, encoder_dir):
         (snap / f).write_text("{}")
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text("abc")
-    ok, why = rf.model_availability(rf.DEFAULT_MODEL, cache_dir=tmp_path)
+    avail = rf.model_availability(rf.DEFAULT_MODEL, cache_dir=tmp_path)
+    ok, why = avail.ok, avail.reason
     assert not ok and "partly cached (no text_encoder)" in why
+    assert avail.missing_model == rf.DEFAULT_MODEL  # a partial download: fetch it again
     (snap / "text_encoder").mkdir()
     (snap / "text_encoder" / "config.json").write_text("{}")
-    assert rf.model_availability(rf.DEFAULT_MODEL, cache_dir=tmp_path)[0]
+    assert rf.model_availability(rf.DEFAULT_MODEL, cache_dir=tmp_path).ok
     # Without encoders the backbone is usable (zero-shot); with them their backbone must match.
-    assert rf.RiffusionBackbone.availability(model="debug")[0]
-    assert rf.RiffusionBackbone.availability(encoder=encoder_dir)[0]
+    assert RiffusionBackbone.availability(model="debug").ok
+    assert RiffusionBackbone.availability(encoder=encoder_dir).ok
     other = tmp_path / "mg"
     cfg = EncoderConfig(text_width=32, projector="mlp", clip_s=1.28)
     save_encoders(other, encoders=InversionEncoders(cfg), backbone="musicgen", model="debug")
-    ok, why = rf.RiffusionBackbone.availability(model="debug", encoder=other)
+    avail = RiffusionBackbone.availability(model="debug", encoder=other)
+    ok, why = avail.ok, avail.reason
     assert not ok and "'musicgen'" in why
 
 
@@ -107,7 +114,7 @@ def test_missing_model_is_a_clear_error(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     with pytest.raises(D2MError, match="huggingface-cli download riffusion/riffusion-model-v1"):
-        rf.RiffusionBackbone(device="cpu")
+        RiffusionBackbone(device="cpu")
     kp = synthetic_dance(bpm=100, duration_s=1.0, fps=30, seed=1).keypoints
     np.savez(tmp_path / "d.npz", dance=kp, fps=np.float32(30))
     rc = main(["generate", str(tmp_path / "d.npz"), "--backbone", "riffusion", "--genre",
@@ -117,26 +124,26 @@ def test_missing_model_is_a_clear_error(tmp_path, monkeypatch, capsys):
     assert "riffusion/riffusion-model-v1" in err and "huggingface-cli download" in err
 
 
-def test_saved_folder_loads_through_the_same_path(tmp_path, lr):
+def test_saved_folder_loads_through_the_same_path(tmp_path, pipe):
     root = tmp_path / "pipe"
     for name in ("unet", "vae", "text_encoder", "tokenizer", "scheduler"):
-        getattr(lr, name).save_pretrained(root / name)
+        getattr(pipe, name).save_pretrained(root / name)
     (root / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionPipeline"}))
-    assert rf.model_availability(str(root))[0]
+    assert rf.model_availability(str(root)).ok
     again = rf.load_riffusion(str(root))
     for name in ("unet", "vae", "text_encoder"):
-        sd, sd2 = getattr(lr, name).state_dict(), getattr(again, name).state_dict()
+        sd, sd2 = getattr(pipe, name).state_dict(), getattr(again, name).state_dict()
         assert sd.keys() == sd2.keys() and all(torch.equal(sd[k], sd2[k]) for k in sd)
-    assert type(again.scheduler) is type(lr.scheduler)
-    assert again.tokenizer(PROMPT)["input_ids"] == lr.tokenizer(PROMPT)["input_ids"]
+    assert type(again.scheduler) is type(pipe.scheduler)
+    assert again.tokenizer(PROMPT)["input_ids"] == pipe.tokenizer(PROMPT)["input_ids"]
     assert again.image_size == (64, 64) and again.columns_per_latent == 32
 
 
 # --- conditioning and training ------------------------------------------------------------------
 
 
-def test_injection_replaces_exactly_the_placeholder_rows(lr):
-    cond = rf.make_conditioner(lr)
+def test_injection_replaces_exactly_the_placeholder_rows(pipe):
+    cond = pipe.make_conditioner()
     prompts = [PROMPT, "a music with * as the rhythm , jazzy"]  # the second has no @
     g = torch.Generator().manual_seed(0)
     r_emb, g_emb = torch.randn(2, 32, generator=g), torch.randn(2, 32, generator=g)
@@ -148,14 +155,14 @@ def test_injection_replaces_exactly_the_placeholder_rows(lr):
     at = cond.token_ids["@"]
     assert int((ids[0] == at).sum()) == 1 and not (ids[1] == at).any()
     # Reference: the same CLIP forward with the pseudo-words' table rows set to the embeddings.
-    table = lr.text_encoder.get_input_embeddings().weight
+    table = pipe.text_encoder.get_input_embeddings().weight
     saved = table.detach().clone()
     try:
         for b in range(2):
             with torch.no_grad():
                 table[cond.token_ids["*"]] = r_emb[b]
                 table[cond.token_ids["@"]] = g_emb[b]
-                ref = lr.text_encoder(input_ids=ids[b : b + 1]).last_hidden_state[0]
+                ref = pipe.text_encoder(input_ids=ids[b : b + 1]).last_hidden_state[0]
             torch.testing.assert_close(hidden[b], ref, rtol=0, atol=1e-6)
     finally:
         with torch.no_grad():
@@ -170,8 +177,8 @@ def test_injection_replaces_exactly_the_placeholder_rows(lr):
     # The unconditional input is the empty prompt, padded to 77 like every prompt.
     with torch.no_grad():
         empty, _ = cond.encode([""], {})
-        plain = lr.tokenizer([""], padding="max_length", max_length=77, return_tensors="pt")
-        ref = lr.text_encoder(input_ids=plain["input_ids"]).last_hidden_state
+        plain = pipe.tokenizer([""], padding="max_length", max_length=77, return_tensors="pt")
+        ref = pipe.text_encoder(input_ids=plain["input_ids"]).last_hidden_state
     torch.testing.assert_close(empty, ref, rtol=0, atol=1e-6)
     with pytest.raises(D2MError, match="at most 77"):
         cond.tokenize([" ".join(["music"] * 80)])
@@ -190,15 +197,15 @@ def test_one_training_step_changes_only_the_encoders(monkeypatch):
     audio = np.stack([np.sin(2 * np.pi * 440 * t), np.sign(np.sin(2 * np.pi * 2 * t)) * 0.3])
     targets = adapter.encode_targets(audio.astype(np.float32))
     assert targets.shape == (2, 4, 16, 4) and targets.dtype == np.float16  # 128 columns / 32
-    latents = rf.encode_pixels(adapter.lr, rf.audio_pixels(adapter.lr, audio))
+    latents = adapter.core.encode_pixels(adapter.core.audio_pixels(audio))
     assert np.array_equal(targets, latents.astype(np.float16))
     sig = adapter.target_signature()
     assert (
         sig.startswith("riffusion-")
         and sig == get_adapter("riffusion", model="debug").target_signature()
     )
-    vae = AutoencoderKL.from_config(adapter.lr.vae.config, scaling_factor=0.5)
-    monkeypatch.setattr(adapter, "lr", dataclasses.replace(adapter.lr, vae=vae))
+    vae = AutoencoderKL.from_config(adapter.pipe.vae.config, scaling_factor=0.5)
+    monkeypatch.setattr(adapter, "pipe", dataclasses.replace(adapter.pipe, vae=vae))
     assert adapter.target_signature() != sig  # other VAE settings: other cached targets
     monkeypatch.undo()
     with pytest.raises(D2MError, match="multiples of 0.32 s"):
@@ -232,13 +239,14 @@ def test_one_training_step_changes_only_the_encoders(monkeypatch):
 
 
 def test_guidance_at_batch_2_and_continuation():
-    seven = rf.RiffusionBackbone(model="debug", device="cpu", steps=4, guidance=7.0)
-    one = rf.RiffusionBackbone(model="debug", device="cpu", steps=4, guidance=1.0)
+    seven = RiffusionBackbone(model="debug", device="cpu", steps=4, guidance=7.0)
+    one = RiffusionBackbone(model="debug", device="cpu", steps=4, guidance=1.0)
     with torch.no_grad():
-        cond, _ = seven.conditioner.encode(["a house music , jazzy", "a krump music"], {})
+        cond, mask = seven.conditioner.encode(["a house music , jazzy", "a krump music"], {})
 
     def run(bb, seed=0, **kw):
-        return bb.sample(cond, frames=8, generator=torch.Generator().manual_seed(seed), **kw)
+        gen = torch.Generator().manual_seed(seed)
+        return bb.sample_window(WindowTask(hidden=cond, mask=mask, frames=8, generator=gen, **kw))
 
     a, b = run(seven), run(one)
     assert a.shape == (2, 4, 16, 8) and torch.isfinite(a).all() and torch.isfinite(b).all()
@@ -249,7 +257,7 @@ def test_guidance_at_batch_2_and_continuation():
 
 
 def test_long_music_continues_windows_without_seams(encoder_dir, dance):
-    bb = rf.RiffusionBackbone(
+    bb = RiffusionBackbone(
         model="debug", encoder=encoder_dir, device="cpu", steps=8, window_overlap=0.5
     )
     assert (bb.window, bb.overlap) == (4, 2)  # 1.28 s windows of 0.32 s latent frames
@@ -257,9 +265,10 @@ def test_long_music_continues_windows_without_seams(encoder_dir, dance):
     assert bb.total_frames(dur) == 11 and bb.window_plan(11) == [
         (0, 0), (2, 2), (4, 2), (6, 2), (8, 2)
     ]  # fmt: skip
-    plan, windows = bb.sample_windows(
-        analysis=dance, prompt=prompt, genre="house", seed=3, total_frames=11
+    request = GenerationRequest(
+        analysis=dance, prompt=prompt, genre="house", seed=3, duration_s=dur
     )
+    plan, windows = bb.sample_windows(request)
     for prev, nxt in zip(
         windows, windows[1:], strict=False
     ):  # the known latents come through unchanged
@@ -276,14 +285,15 @@ def test_long_music_continues_windows_without_seams(encoder_dir, dance):
     # No seam: (1) the decoded windows agree where they overlap, far better than windows
     # sampled independently; (2) no sample step near a cross-fade edge is larger than the
     # largest step anywhere else (measured: 0.51 of it for this seed).
-    cpl, ov = bb.lr.columns_per_latent, bb.overlap * bb.lr.columns_per_latent
-    mels = [rf.latents_to_mels(bb.lr, w)[0] for w in windows]
+    cpl, ov = bb.pipe.columns_per_latent, bb.overlap * bb.pipe.columns_per_latent
+    mels = [bb.core.latents_to_mels(w)[0] for w in windows]
     gen = torch.Generator().manual_seed(3)
     free = []
     for start, _ in plan:
-        c = bb.conditioning(analysis=dance, prompt=prompt, genre="house",
+        c, m = bb.dance_conditioning(analysis=dance, prompt=prompt, genre="house",
                             start_s=start * bb.seconds_per_latent)  # fmt: skip
-        free.append(rf.latents_to_mels(bb.lr, bb.sample(c, frames=4, generator=gen))[0])
+        z = bb.sample_window(WindowTask(hidden=c, mask=m, frames=4, generator=gen))
+        free.append(bb.core.latents_to_mels(z)[0])
     ours = max(_log_distance(a[:, -ov:], b[:, :ov]) for a, b in zip(mels, mels[1:], strict=False))
     indep = min(_log_distance(a[:, -ov:], b[:, :ov]) for a, b in zip(free, free[1:], strict=False))
     assert ours < 0.95 * indep
@@ -316,21 +326,23 @@ def test_rendering_joins_windows_without_a_seam():
 
 def test_encoder_round_trip_gives_identical_audio(tmp_path, encoder_dir, dance):
     kw = dict(analysis=dance, prompt=parse_prompt(PROMPT), genre="krump", seed=11, duration_s=1.0)
-    first = rf.RiffusionBackbone(model="debug", encoder=encoder_dir, device="cpu", steps=6)
+    first = RiffusionBackbone(model="debug", encoder=encoder_dir, device="cpu", steps=6)
     a = first.generate(**kw)
     assert a.shape == (44100,) and np.isfinite(a).all()
     save_encoders(tmp_path / "copy", encoders=first.encoders, backbone="riffusion", model="debug")
-    second = rf.RiffusionBackbone(encoder=tmp_path / "copy", device="cpu", steps=6)
+    second = RiffusionBackbone(encoder=tmp_path / "copy", device="cpu", steps=6)
     assert second.model_name == "debug"  # the model comes from the checkpoint
     assert np.array_equal(a, second.generate(**kw))
     other = analyze_motion(synthetic_dance(bpm=80, duration_s=4.0, fps=30, seed=9))
     assert not np.array_equal(a, second.generate(**{**kw, "analysis": other}))  # `*` matters
     with pytest.raises(D2MError, match="genre 'tango' is not one the encoders know"):
-        second.conditioning(analysis=dance, prompt=parse_prompt(PROMPT), genre="tango", start_s=0)
+        second.dance_conditioning(
+            analysis=dance, prompt=parse_prompt(PROMPT), genre="tango", start_s=0
+        )
 
 
 def test_zero_shot_without_encoders(dance):
-    bb = rf.RiffusionBackbone(model="debug", device="cpu", steps=3)
+    bb = RiffusionBackbone(model="debug", device="cpu", steps=3)
     assert bb.encoders is None and bb.window == 16  # one 5.12 s tile per window
     audio = bb.generate(
         analysis=dance, prompt=parse_prompt("a house music , funky bass"), genre="house",

@@ -7,7 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from d2m_core.cli.main import EXAMPLE_KEYPOINTS, main
+from d2m_core.cli.demo import EXAMPLE_KEYPOINTS
+from d2m_core.cli.main import main
 from d2m_core.dance.synth import synthetic_dance
 
 REQUIRED = {
@@ -77,6 +78,20 @@ def test_module_entry_point_help():
         [sys.executable, "-m", "d2m_core", "--help"], capture_output=True, text=True, check=True
     )
     assert "analyze" in res.stdout
+
+
+def test_parser_lists_every_command_and_imports_nothing_heavy():
+    # `d2m --help` stays fast: each command imports its dependencies only when it runs.
+    code = (
+        "import sys; from d2m_core.cli.main import build_parser;"
+        " sub = build_parser()._subparsers._group_actions[0]; print(' '.join(sub.choices));"
+        " print(sorted(m for m in sys.modules"
+        " if m.split('.')[0] in ('numpy', 'torch') or m.startswith('d2m_core.metrics')))"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    commands, heavy = res.stdout.splitlines()
+    assert commands == "analyze generate demo align evaluate beats train"
+    assert heavy == "[]"
 
 
 def test_analyze_shared_keypoints_subprocess(shared_data, tmp_path):

@@ -154,3 +154,10 @@ def test_cli_beats_with_annotations(tracks, tmp_path, capsys):
     assert data["tempo_bpm"] == pytest.approx(120, abs=3)
     assert data["beat_f_measure"] >= 0.9 and data["beat_f_measure_after_5s"] is None
     assert "beat F-measure vs c.beats" in capsys.readouterr().out
+
+
+def test_cli_clap_default_mirrors_the_library():
+    from d2m_core.cli import evaluate as evaluate_cli
+    from d2m_core.metrics import clap
+
+    assert evaluate_cli.DEFAULT_CLAP_MODEL == clap.DEFAULT_CLAP_MODEL

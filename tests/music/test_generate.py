@@ -87,7 +87,7 @@ def test_write_wav_and_refuse_other_suffix(dance, tmp_path):
 
 
 def test_cli_generate_keypoints_to_wav(tmp_path):
-    from d2m_core.cli.main import EXAMPLE_KEYPOINTS
+    from d2m_core.cli.demo import EXAMPLE_KEYPOINTS
 
     out, js = tmp_path / "o.wav", tmp_path / "o.json"
     rc = main(["generate", str(EXAMPLE_KEYPOINTS), "--genre", "pop", "-o", str(out),
@@ -98,14 +98,14 @@ def test_cli_generate_keypoints_to_wav(tmp_path):
 
 
 def test_cli_generate_bad_suffix_fails_before_work(tmp_path, capsys):
-    from d2m_core.cli.main import EXAMPLE_KEYPOINTS
+    from d2m_core.cli.demo import EXAMPLE_KEYPOINTS
 
     assert main(["generate", str(EXAMPLE_KEYPOINTS), "-o", str(tmp_path / "o.mp3")]) == 2
     assert "must end in .wav or .mp4" in capsys.readouterr().err
 
 
 def test_cli_generate_keypoints_to_skeleton_mp4(tmp_path):
-    from d2m_core.cli.main import EXAMPLE_KEYPOINTS
+    from d2m_core.cli.demo import EXAMPLE_KEYPOINTS
     from d2m_core.io.video import probe_video
 
     out = tmp_path / "s.mp4"
@@ -134,7 +134,7 @@ def test_cli_generate_video_soundtrack(shared_data, tmp_path, name):
 
 
 def test_cli_generate_alignment_plot(tmp_path):
-    from d2m_core.cli.main import EXAMPLE_KEYPOINTS
+    from d2m_core.cli.demo import EXAMPLE_KEYPOINTS
 
     png = tmp_path / "align.png"
     rc = main(["generate", str(EXAMPLE_KEYPOINTS), "--genre", "lock", "-o", str(tmp_path / "o.wav"),

@@ -1,4 +1,5 @@
-"""Riffusion (Stable Diffusion on spectrogram pictures) with encoder-based textual inversion.
+"""Riffusion (Stable Diffusion on spectrogram pictures): finding and loading the model, its
+CLIP conditioner, sampling, and pictures <-> latents <-> spectrograms.
 
 Models
 ------
@@ -28,9 +29,10 @@ As Stable Diffusion does: prompts are tokenised padded to the tokenizer's ``mode
 (77), CLIP runs without a padding mask, and the UNet cross-attends to all 77
 ``last_hidden_state`` rows; the unconditional input of classifier-free guidance is the empty
 prompt ``""`` encoded the same way. ``@`` / ``*`` are injected by a hook on CLIP's token
-embeddings (:func:`make_conditioner`). Prompts longer than 77 tokens are an error (never
-silently truncated). Without encoders (``encoder=None``) the backbone is a plain text-to-music
-model: prompts must not contain ``@`` / ``*`` (``d2m generate --zero-shot`` spells them out).
+embeddings (:meth:`LoadedRiffusion.make_conditioner`). Prompts longer than 77 tokens are an
+error (never silently truncated). Without encoders (``encoder=None``) the backbone is a plain
+text-to-music model: prompts must not contain ``@`` / ``*`` (``d2m generate --zero-shot``
+spells them out).
 
 Training targets and loss
 -------------------------
@@ -47,45 +49,32 @@ Generation
 One window is one encoder clip (one tile, 5.12 s, without encoders) of latents, denoised with
 classifier-free guidance (default 7.0, Riffusion's own inference default, and 50 steps:
 riffusion-hobby ``riffusion/datatypes.py``) by the model's own scheduler. Longer music is made
-window by window: each window's first ``window_overlap`` (default a quarter) latent frames are
-the previous window's last ones, kept through the denoising
-(:func:`~d2m_core.backbones.diffusion.denoise` with ``known``, ``time_axis=3``), and each
-window gets the rhythm embedding of its own stretch of the dance. Each window is decoded to a
-picture and a mel spectrogram; the spectrograms are cross-faded over the shared columns
-(:func:`~.spectrogram.stitch_mels`) and the whole is turned into audio at once
-(:func:`~.spectrogram.mel_to_audio`: Griffin-Lim whose phases run on across chunks),
-so there is no seam. Generated pictures carry no loudness (no ``max_value``), so the result is
-peak-normalised once, over the whole piece, to :data:`OUTPUT_PEAK` (0.9, about -0.9 dBFS, as
-:mod:`.spectrogram` does for pictures without a stored level): no level jumps between windows.
+window by window (:class:`~d2m_core.backbones.riffusion.backbone.RiffusionBackbone`): each
+window's first ``window_overlap`` (default a quarter) latent frames are the previous window's
+last ones, kept through the denoising (:func:`~d2m_core.backbones.diffusion.denoise` with
+``known``, ``time_axis=3``), and each window gets the rhythm embedding of its own stretch of
+the dance. Each window is decoded to a picture and a mel spectrogram; the spectrograms are
+cross-faded over the shared columns (:func:`~.spectrogram.stitch_mels`) and the whole is
+turned into audio at once (:func:`~.spectrogram.mel_to_audio`: Griffin-Lim whose phases run
+on across chunks), so there is no seam (:func:`render_mels`). Generated pictures carry no
+loudness (no ``max_value``), so the result is peak-normalised once, over the whole piece, to
+:data:`OUTPUT_PEAK` (0.9, about -0.9 dBFS, as :mod:`.spectrogram` does for pictures without a
+stored level): no level jumps between windows.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import math
-import threading
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from d2m_core.backbones.base import Progress, register
-from d2m_core.backbones.diffusion import (
-    denoise,
-    model_ref,
-    noise_prediction_loss,
-    pipeline_availability,
-)
-from d2m_core.backbones.encoded import DEBUG_MODEL, EncodedBackbone, window_plan
+from d2m_core.backbones.diffusion import LatentDiffusion, LoadedPipeline, pipeline_availability
 from d2m_core.backbones.riffusion import spectrogram as rs
-from d2m_core.dance.analysis import Analysis
-from d2m_core.dance.rhythm import RhythmFeatures
+from d2m_core.backbones.windowed import load_model, model_ref
 from d2m_core.errors import D2MError
-from d2m_core.inversion.adapter import InversionAdapter
-from d2m_core.music.prompt import ParsedPrompt
 
 if TYPE_CHECKING:
     import torch
@@ -115,45 +104,29 @@ TARGET_FORMAT = "float16"
 # --- finding and loading models -----------------------------------------------------------------
 
 
-def model_availability(model: str, *, cache_dir: str | Path | None = None) -> tuple[bool, str]:
-    """Whether Riffusion ``model`` (``debug``, a local pipeline folder, or a Hugging Face id) can
-    be loaded here without any download: ready or not, and a one-line reason / how to get it
-    (:func:`~d2m_core.backbones.diffusion.pipeline_availability` with
-    :data:`COMPONENTS`; ``cache_dir`` is the Hugging Face hub cache)."""
-    return pipeline_availability(
-        str(model), family=FAMILY, components=COMPONENTS, cache_dir=cache_dir
-    )
+#: ``model_availability(model, *, cache_dir=None) -> Availability``: whether Riffusion ``model``
+#: (``debug``, a local pipeline folder, or a Hugging Face id in the local cache) can be loaded
+#: here without any download (:func:`~d2m_core.backbones.diffusion.pipeline_availability`
+#: with :data:`COMPONENTS`).
+model_availability = functools.partial(pipeline_availability, family=FAMILY, components=COMPONENTS)
 
 
 @dataclass
-class LoadedRiffusion:
-    """The components of a Riffusion pipeline.
-
-    Attributes
-    ----------
-    vae : diffusers.AutoencoderKL
-    text_encoder : transformers.CLIPTextModel
-        Always float32.
-    tokenizer : transformers tokenizer
-        ``model_max_length`` is the prompt length CLIP reads (77).
-    unet : diffusers.UNet2DConditionModel
-    scheduler : diffusers scheduler
-        The model's sampler (copied per generation).
-    name : str
-        What the user passed (id, folder or ``debug``).
-    """
-
-    vae: Any
-    text_encoder: Any
-    tokenizer: Any
-    unet: Any
-    scheduler: Any
-    name: str
+class LoadedRiffusion(
+    LoadedPipeline,
+    family=FAMILY,
+    availability=model_availability,
+    debug_builder="d2m_core.backbones.riffusion.debug:debug_riffusion",
+):
+    """The components of a Riffusion pipeline
+    (:class:`~d2m_core.backbones.diffusion.LoadedPipeline`): a Stable Diffusion VAE and UNet,
+    CLIP's text model, its tokenizer (``model_max_length`` is the prompt length CLIP reads,
+    77) and the model's sampler."""
 
     @property
-    def vae_scale(self) -> int:
-        """Pixels per latent frame (8 for Stable Diffusion's VAE)."""
-        return 2 ** (len(self.vae.config.block_out_channels) - 1)
+    def sample_rate(self) -> int:
+        """Hz of the audio its pictures stand for (44100)."""
+        return rs.SAMPLE_RATE
 
     @property
     def latent_size(self) -> tuple[int, int]:
@@ -180,17 +153,6 @@ class LoadedRiffusion:
     def scaling_factor(self) -> float:
         return float(self.vae.config.scaling_factor)
 
-    def check(self) -> LoadedRiffusion:
-        """Raise a D2MError if the geometry is not one this module handles."""
-        if rs.TILE_WIDTH % self.latent_size[1]:
-            raise D2MError(
-                f"{self.name}: a latent width of {self.latent_size[1]} does not divide a"
-                f" {rs.TILE_WIDTH}-column Riffusion tile"
-            )
-        if int(self.vae.config.latent_channels) != self.latent_channels:
-            raise D2MError(f"{self.name}: the VAE and the UNet disagree on latent channels")
-        return self
-
     def latent_frames(self, columns: int) -> int:
         """Latent frames of ``columns`` spectrogram columns.
 
@@ -209,67 +171,57 @@ class LoadedRiffusion:
             )
         return columns // cpl
 
+    # -- loading steps (run by load_model)
 
-def _tokenizer_words() -> list[str]:
-    from d2m_core.inversion.vocab import BASE_WORDS
-    from d2m_core.music.genres import GENRES
-    from d2m_core.music.prompt import DEFAULT_WORD_BANK
+    @classmethod
+    def read(cls, model: str) -> LoadedRiffusion:
+        import torch
+        from diffusers import AutoencoderKL, UNet2DConditionModel
+        from transformers import AutoTokenizer, CLIPTextModel
 
-    words = [*BASE_WORDS, *(w for g in GENRES for w in g.split("_")), *GENRES]
-    return words + [w for ws in DEFAULT_WORD_BANK.values() for w in ws]
-
-
-def debug_riffusion(*, seed: int = 0) -> LoadedRiffusion:
-    """A tiny random Riffusion-style pipeline, identical on every call.
-
-    UNet: 2 levels (32, 64 channels), cross-attention width 32, native latents 4 x 16 x 16.
-    VAE: 3 levels (scale factor 4, the real one has 4 levels and 8), so the native picture is
-    64 x 64 and one latent frame is 32 spectrogram columns (0.32 s). CLIP: 2 layers of width 32
-    with a word-level tokenizer padded to 77 tokens. Scheduler: PNDM with Stable Diffusion's
-    noise schedule (scaled linear betas 0.00085..0.012, 1000 steps).
-
-    Returns
-    -------
-    LoadedRiffusion
-        Everything in eval mode, float32, on the CPU.
-    """
-    import torch
-    from diffusers import AutoencoderKL, PNDMScheduler, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
-
-    from d2m_core.inversion.vocab import word_tokenizer
-
-    tok = word_tokenizer(_tokenizer_words(), model_max_length=77)
-    vocab = int(math.ceil(len(tok) / 8) * 8)
-    text_cfg = CLIPTextConfig(
-        vocab_size=vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=4, max_position_embeddings=77, pad_token_id=tok.pad_token_id,
-        bos_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, projection_dim=32,
-    )  # fmt: skip
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        text = CLIPTextModel(text_cfg)
-        unet = UNet2DConditionModel(
-            sample_size=16, in_channels=4, out_channels=4, layers_per_block=1,
-            block_out_channels=(32, 64), down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=32,
-            attention_head_dim=8, norm_num_groups=32,
+        ref = model_ref(model)
+        kw: dict = {"local_files_only": True}
+        tok = AutoTokenizer.from_pretrained(ref, subfolder="tokenizer", **kw)
+        text = CLIPTextModel.from_pretrained(
+            ref, subfolder="text_encoder", dtype=torch.float32, **kw
+        )
+        unet = UNet2DConditionModel.from_pretrained(
+            ref, subfolder="unet", torch_dtype=torch.float32, **kw
+        )
+        vae = AutoencoderKL.from_pretrained(ref, subfolder="vae", torch_dtype=torch.float32, **kw)
+        return cls(
+            vae=vae.eval(), text_encoder=text.eval(), tokenizer=tok, unet=unet.eval(),
+            scheduler=_load_scheduler(ref), name=str(model),
         )  # fmt: skip
-        vae = AutoencoderKL(
-            in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1,
-            down_block_types=("DownEncoderBlock2D",) * 3, up_block_types=("UpDecoderBlock2D",) * 3,
-            block_out_channels=(8, 16, 16), norm_num_groups=8, sample_size=64,
-            scaling_factor=0.18215,
-        )  # fmt: skip
-    scheduler = PNDMScheduler(
-        num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
-        beta_schedule="scaled_linear", skip_prk_steps=True, set_alpha_to_one=False,
-        steps_offset=1,
-    )  # fmt: skip
-    return LoadedRiffusion(
-        vae=vae.eval(), text_encoder=text.eval(), tokenizer=tok, unet=unet.eval(),
-        scheduler=scheduler, name=DEBUG_MODEL,
-    ).check()  # fmt: skip
+
+    def make_core(self) -> RiffusionCore:
+        return RiffusionCore(self)
+
+    def make_conditioner(self) -> EmbeddingHookConditioner:
+        """CLIP with ``@`` / ``*`` injected, tokenised as Stable Diffusion does
+        (:class:`RiffusionConditioner`, defined lazily so that importing stays torch-free)."""
+        return _conditioner_class()(
+            tokenizer=self.tokenizer,
+            text_model=self.text_encoder,
+            max_length=int(self.tokenizer.model_max_length),
+        )
+
+    def halve(self) -> None:
+        import torch
+
+        # CLIP stays float32; the UNet and the VAE go fp16 (as Riffusion runs them).
+        self.unet.to(torch.float16)
+        self.vae.to(torch.float16)
+
+    def check(self) -> None:
+        """Raise a D2MError if the geometry is not one this module handles."""
+        if rs.TILE_WIDTH % self.latent_size[1]:
+            raise D2MError(
+                f"{self.name}: a latent width of {self.latent_size[1]} does not divide a"
+                f" {rs.TILE_WIDTH}-column Riffusion tile"
+            )
+        if int(self.vae.config.latent_channels) != self.latent_channels:
+            raise D2MError(f"{self.name}: the VAE and the UNet disagree on latent channels")
 
 
 def _load_scheduler(ref: str):
@@ -283,73 +235,11 @@ def _load_scheduler(ref: str):
     return cls.from_config(cfg)
 
 
-def _load_files(model: str) -> LoadedRiffusion:
-    import torch
-    from diffusers import AutoencoderKL, UNet2DConditionModel
-    from transformers import AutoTokenizer, CLIPTextModel
-
-    ok, why = model_availability(model)
-    if not ok:
-        raise D2MError(why)
-    ref = model_ref(model)
-    kw: dict = {"local_files_only": True}
-    try:
-        tok = AutoTokenizer.from_pretrained(ref, subfolder="tokenizer", **kw)
-        text = CLIPTextModel.from_pretrained(
-            ref, subfolder="text_encoder", dtype=torch.float32, **kw
-        )
-        unet = UNet2DConditionModel.from_pretrained(
-            ref, subfolder="unet", torch_dtype=torch.float32, **kw
-        )
-        vae = AutoencoderKL.from_pretrained(ref, subfolder="vae", torch_dtype=torch.float32, **kw)
-        scheduler = _load_scheduler(ref)
-    except D2MError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - corrupt or partial downloads surface here
-        raise D2MError(f"cannot load {FAMILY} '{model}' ({type(exc).__name__}: {exc})") from None
-    return LoadedRiffusion(
-        vae=vae.eval(), text_encoder=text.eval(), tokenizer=tok, unet=unet.eval(),
-        scheduler=scheduler, name=str(model),
-    ).check()  # fmt: skip
-
-
-_LOAD_LOCK = threading.Lock()
-
-
-@functools.lru_cache(maxsize=4)
-def _load_cached(model: str, device: str, half: bool) -> LoadedRiffusion:
-    import torch
-
-    lr = debug_riffusion() if model == DEBUG_MODEL else _load_files(model)
-    for net in (lr.vae, lr.text_encoder, lr.unet):
-        net.to(device)
-        for p in net.parameters():
-            p.requires_grad_(False)
-    if half:  # CLIP stays float32; the UNet and the VAE go fp16 (as Riffusion runs them)
-        lr.unet.to(torch.float16)
-        lr.vae.to(torch.float16)
-    return lr
-
-
 def load_riffusion(model: str, *, device: str = "cpu", half: bool = False) -> LoadedRiffusion:
-    """Load (once per process, device and precision) a Riffusion pipeline without downloading.
-
-    Parameters
-    ----------
-    model : str
-        Hugging Face id, local folder, or ``debug``.
-    device : str
-        Torch device.
-    half : bool
-        fp16 UNet and VAE (GPU inference); the text encoder stays float32.
-
-    Raises
-    ------
-    D2MError
-        Not on this machine (the message says how to download it), or unreadable.
-    """
-    with _LOAD_LOCK:
-        return _load_cached(str(model), str(device), bool(half))
+    """Load (once per process, device and precision) a Riffusion pipeline without downloading
+    (:func:`~d2m_core.backbones.windowed.load_model`; ``half``: fp16 UNet and VAE, for GPU
+    inference; the text encoder stays float32)."""
+    return load_model(LoadedRiffusion, model, device=device, half=half)
 
 
 # --- conditioning -------------------------------------------------------------------------------
@@ -384,29 +274,7 @@ def _conditioner_class():
     return RiffusionConditioner
 
 
-def make_conditioner(lr: LoadedRiffusion) -> EmbeddingHookConditioner:
-    """The pseudo-word-aware CLIP conditioner of a loaded pipeline (see
-    :class:`RiffusionConditioner`, defined lazily so that importing this module stays
-    torch-free)."""
-    cls = _conditioner_class()
-    return cls(
-        tokenizer=lr.tokenizer,
-        text_model=lr.text_encoder,
-        max_length=int(lr.tokenizer.model_max_length),
-    )
-
-
-def unet_fn(lr: LoadedRiffusion):
-    """``f(latents (B, C, h, w), t (B,), states (B, S, W)) -> noise prediction`` in float32."""
-
-    def f(x, t, cond):
-        dtype = lr.unet.dtype
-        return lr.unet(x.to(dtype), t, encoder_hidden_states=cond.to(dtype)).sample.float()
-
-    return f
-
-
-# --- pictures <-> latents -----------------------------------------------------------------------
+# --- sampling, pictures <-> latents -------------------------------------------------------------
 
 
 def _resize(grey: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -419,81 +287,114 @@ def _resize(grey: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.asarray(im.resize((width, height), Image.Resampling.BILINEAR))
 
 
-def audio_pixels(lr: LoadedRiffusion, audio: np.ndarray) -> np.ndarray:
-    """Model input pictures of equal-length clips.
+class RiffusionCore(LatentDiffusion):
+    """The UNet, sampling (:meth:`~d2m_core.backbones.diffusion.LatentDiffusion.sample`) and
+    picture calls of one loaded Riffusion; latents ``(B, C, h, frames)``, time on axis 3.
 
     Parameters
     ----------
-    audio : np.ndarray [shape=(B, N)], float32
-        Mono clips at 44.1 kHz in [-1, 1]; ``N // 441`` columns must be whole latent frames.
-
-    Returns
-    -------
-    np.ndarray [shape=(B, 3, H, W)], float32
-        Pixels in [-1, 1] (white, silence, is 1), ``H`` the model's picture height and
-        ``W = latent_frames * vae_scale``.
+    pipe : LoadedRiffusion
     """
-    audio = np.asarray(audio, dtype=np.float32)
-    if audio.ndim != 2:
-        raise D2MError(f"clips must be (B, N), got shape {audio.shape}")
-    frames = lr.latent_frames(audio.shape[1] // rs.HOP_LENGTH)
-    height, width = lr.image_size[0], frames * lr.vae_scale
-    out = np.empty((len(audio), 3, height, width), np.float32)
-    for i, clip in enumerate(audio):
-        grey = np.asarray(rs.audio_to_image(clip, rs.SAMPLE_RATE))[:, :, 0]
-        out[i] = _resize(grey, height, width)[None].astype(np.float32) / 127.5 - 1.0
-    return out
 
+    time_axis = TIME_AXIS
 
-def encode_pixels(lr: LoadedRiffusion, pixels: np.ndarray, *, batch: int = 8) -> np.ndarray:
-    """Scaled VAE latents (posterior mean x ``scaling_factor``) of ``(B, 3, H, W)`` pixels.
+    def __init__(self, pipe: LoadedRiffusion) -> None:
+        self.pipe = pipe
+        self.scheduler = pipe.scheduler
 
-    Returns
-    -------
-    np.ndarray [shape=(B, C, H / vae_scale, W / vae_scale)], float32
-    """
-    import torch
+    def unet_fn(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """The UNet's float32 noise prediction for latents ``x`` ``(B, C, h, w)`` at timesteps
+        ``t`` ``(B,)`` cross-attending to CLIP states ``cond`` ``(B, S, W)``."""
+        dtype = self.pipe.unet.dtype
+        return self.pipe.unet(x.to(dtype), t, encoder_hidden_states=cond.to(dtype)).sample.float()
 
-    vae = lr.vae
-    p = next(vae.parameters())
-    out = []
-    with torch.no_grad():
-        for s in range(0, len(pixels), batch):
-            x = torch.as_tensor(pixels[s : s + batch], device=p.device, dtype=p.dtype)
-            z = vae.encode(x).latent_dist.mean * lr.scaling_factor
-            out.append(z.float().cpu().numpy())
-    z = np.concatenate(out, axis=0)
-    if not np.isfinite(z).all():
-        raise D2MError(f"the {lr.name} VAE gave non-finite latents")
-    return z
+    def latent_shape(self, batch: int, frames: int) -> tuple[int, int, int, int]:
+        pipe = self.pipe
+        return batch, pipe.latent_channels, pipe.latent_size[0], frames
 
+    @property
+    def latent_dtype(self) -> torch.dtype:
+        return self.pipe.unet.dtype
 
-def latents_to_mels(lr: LoadedRiffusion, latents: torch.Tensor) -> list[np.ndarray]:
-    """Mel spectrograms of latents, through the VAE decoder and a uint8 picture (as Riffusion).
+    @property
+    def device(self) -> torch.device:
+        return self.pipe.unet.device
 
-    Parameters
-    ----------
-    latents : torch.Tensor [shape=(B, C, h, w)]
-        Scaled latents.
+    def audio_pixels(self, audio: np.ndarray) -> np.ndarray:
+        """Model input pictures of equal-length clips.
 
-    Returns
-    -------
-    list of np.ndarray [shape=(N_MELS, w * columns_per_latent)], float32
-        Mel amplitudes at :data:`~.spectrogram.DEFAULT_MAX_VALUE` for black.
-    """
-    import torch
+        Parameters
+        ----------
+        audio : np.ndarray [shape=(B, N)], float32
+            Mono clips at 44.1 kHz in [-1, 1]; ``N // 441`` columns must be whole latent frames.
 
-    vae = lr.vae
-    p = next(vae.parameters())
-    cols = latents.shape[TIME_AXIS] * lr.columns_per_latent
-    mels = []
-    with torch.no_grad():
-        for z in latents:
-            img = vae.decode(z[None].to(p.device, p.dtype) / lr.scaling_factor).sample[0]
-            img = (img.float() / 2 + 0.5).clamp(0, 1) * 255  # Stable Diffusion's output mapping
-            grey = img[0].round().to(torch.uint8).cpu().numpy()  # Riffusion reads channel 0
-            mels.append(rs.image_to_mel(_resize(grey, rs.N_MELS, cols)))
-    return mels
+        Returns
+        -------
+        np.ndarray [shape=(B, 3, H, W)], float32
+            Pixels in [-1, 1] (white, silence, is 1), ``H`` the model's picture height and
+            ``W = latent_frames * vae_scale``.
+        """
+        pipe = self.pipe
+        audio = np.asarray(audio, dtype=np.float32)
+        if audio.ndim != 2:
+            raise D2MError(f"clips must be (B, N), got shape {audio.shape}")
+        frames = pipe.latent_frames(audio.shape[1] // rs.HOP_LENGTH)
+        height, width = pipe.image_size[0], frames * pipe.vae_scale
+        out = np.empty((len(audio), 3, height, width), np.float32)
+        for i, clip in enumerate(audio):
+            grey = np.asarray(rs.audio_to_image(clip, rs.SAMPLE_RATE))[:, :, 0]
+            out[i] = _resize(grey, height, width)[None].astype(np.float32) / 127.5 - 1.0
+        return out
+
+    def encode_pixels(self, pixels: np.ndarray, *, batch: int = 8) -> np.ndarray:
+        """Scaled VAE latents (posterior mean x ``scaling_factor``) of ``(B, 3, H, W)`` pixels.
+
+        Returns
+        -------
+        np.ndarray [shape=(B, C, H / vae_scale, W / vae_scale)], float32
+        """
+        import torch
+
+        pipe = self.pipe
+        p = next(pipe.vae.parameters())
+        out = []
+        with torch.no_grad():
+            for s in range(0, len(pixels), batch):
+                x = torch.as_tensor(pixels[s : s + batch], device=p.device, dtype=p.dtype)
+                z = pipe.vae.encode(x).latent_dist.mean * pipe.scaling_factor
+                out.append(z.float().cpu().numpy())
+        z = np.concatenate(out, axis=0)
+        if not np.isfinite(z).all():
+            raise D2MError(f"the {pipe.name} VAE gave non-finite latents")
+        return z
+
+    def latents_to_mels(self, latents: torch.Tensor) -> list[np.ndarray]:
+        """Mel spectrograms of latents, through the VAE decoder and a uint8 picture (as
+        Riffusion).
+
+        Parameters
+        ----------
+        latents : torch.Tensor [shape=(B, C, h, w)]
+            Scaled latents.
+
+        Returns
+        -------
+        list of np.ndarray [shape=(N_MELS, w * columns_per_latent)], float32
+            Mel amplitudes at :data:`~.spectrogram.DEFAULT_MAX_VALUE` for black.
+        """
+        import torch
+
+        pipe = self.pipe
+        p = next(pipe.vae.parameters())
+        cols = latents.shape[TIME_AXIS] * pipe.columns_per_latent
+        mels = []
+        with torch.no_grad():
+            for z in latents:
+                img = pipe.vae.decode(z[None].to(p.device, p.dtype) / pipe.scaling_factor).sample[0]
+                img = (img.float() / 2 + 0.5).clamp(0, 1) * 255  # Stable Diffusion's output mapping
+                grey = img[0].round().to(torch.uint8).cpu().numpy()  # Riffusion reads channel 0
+                mels.append(rs.image_to_mel(_resize(grey, rs.N_MELS, cols)))
+        return mels
 
 
 def render_mels(
@@ -526,283 +427,3 @@ def render_mels(
     if peak > 0:
         y = y * (OUTPUT_PEAK / peak)
     return np.clip(y, -1.0, 1.0).astype(np.float32)
-
-
-# --- training adapter ---------------------------------------------------------------------------
-
-
-class RiffusionInversionAdapter(InversionAdapter):
-    """Riffusion for inversion training: CLIP conditioner, VAE latents, Eq. 2 loss.
-
-    Parameters
-    ----------
-    model : str
-        Id, folder or ``debug``.
-    device : str
-    """
-
-    backbone = "riffusion"
-    sample_rate = rs.SAMPLE_RATE
-
-    def __init__(self, *, model: str, device: str = "cpu") -> None:
-        from diffusers import DDPMScheduler
-
-        self.lr = load_riffusion(model, device=str(device))
-        self.model_id = str(model)
-        self.conditioner = make_conditioner(self.lr)
-        self.train_scheduler = DDPMScheduler.from_config(self.lr.scheduler.config)
-        self.unet_fn = unet_fn(self.lr)
-        self.freeze()
-
-    def modules(self):
-        return [self.lr.text_encoder, self.lr.unet, self.lr.vae]
-
-    def target_signature(self) -> str:
-        lr = self.lr
-        blob = json.dumps(
-            {
-                "model": self.model_id,
-                "vae": dict(lr.vae.config),
-                "image": [*lr.image_size, lr.vae_scale, lr.scaling_factor],
-                "spec": [rs.SAMPLE_RATE, rs.N_FFT, rs.WIN_LENGTH, rs.HOP_LENGTH, rs.N_MELS,
-                         rs.F_MAX, rs.POWER_FOR_IMAGE],
-                "latent": "posterior-mean",
-                "format": TARGET_FORMAT,
-            },
-            sort_keys=True,
-            default=str,
-        )  # fmt: skip
-        return "riffusion-" + hashlib.sha1(blob.encode()).hexdigest()[:16]
-
-    def encode_targets(self, audio: np.ndarray) -> np.ndarray:
-        """Latents ``(B, C, h, w)`` of 44.1 kHz clips ``(B, N)``, float16."""
-        return encode_pixels(self.lr, audio_pixels(self.lr, audio)).astype(np.float16)
-
-    def loss(self, *, hidden, mask, targets):
-        # ``mask`` is all ones: the UNet attends to all 77 rows, as Stable Diffusion's does.
-        dev = hidden.device
-        return noise_prediction_loss(
-            unet_fn=self.unet_fn,
-            scheduler=self.train_scheduler,
-            latents=targets.to(dev).float(),
-            cond=hidden,
-        )
-
-
-# --- the backbone -------------------------------------------------------------------------------
-
-
-@register
-class RiffusionBackbone(EncodedBackbone):
-    """Riffusion driven by the dance through trained rhythm and genre encoders (or zero-shot).
-
-    Parameters
-    ----------
-    model : str, optional
-        Id, folder or ``debug``; default: the model the encoder checkpoint was trained on,
-        else :data:`DEFAULT_MODEL`.
-    encoder : str or Path, optional
-        Encoder checkpoint folder (``d2m train --backbone riffusion --out``). Without it only
-        plain prompts (no ``@`` / ``*``) work: zero-shot use.
-    guidance : float
-        Classifier-free guidance scale (default :data:`DEFAULT_GUIDANCE`, 7.0); 1 turns it off.
-    steps : int
-        Denoising steps per window (default 50).
-    device : str, optional
-        Torch device (default ``cuda`` when present); fp16 UNet and VAE on GPU.
-    window_overlap : float, optional
-        Music longer than one window: the share of each window that continues the previous one
-        (default 0.25: 1.28 s of context, 3.84 s new per 5.12 s window; with encoders, short
-        overlaps leave most of each window to its own rhythm embedding, as for MusicGen).
-    """
-
-    name = "riffusion"
-    label = "Riffusion (neural)"
-    sample_rate = rs.SAMPLE_RATE
-    family = FAMILY
-    default_model = DEFAULT_MODEL
-    model_availability = staticmethod(model_availability)
-
-    def __init__(
-        self,
-        *,
-        model: str | None = None,
-        encoder: str | Path | None = None,
-        guidance: float | None = DEFAULT_GUIDANCE,
-        steps: int | None = DEFAULT_STEPS,
-        device: str | None = None,
-        window_overlap: float | None = None,
-    ) -> None:
-        self._choose_model(model, encoder, device)
-        self.lr = load_riffusion(
-            self.model_name, device=self.device, half=self.device.startswith("cuda")
-        )
-        self.conditioner = make_conditioner(self.lr)
-        self._load_encoders(encoder)
-        self.guidance = float(guidance if guidance is not None else DEFAULT_GUIDANCE)
-        self.steps = int(steps if steps is not None else DEFAULT_STEPS)
-        if self.steps < 1:
-            raise D2MError(f"--steps must be at least 1, got {self.steps}")
-        window_overlap = 0.25 if window_overlap is None else float(window_overlap)
-        if not 0 <= window_overlap < 1:
-            raise D2MError(f"window_overlap must be in [0, 1), got {window_overlap}")
-        clip_s = self.cfg.clip_s if self.cfg is not None else rs.TILE_SECONDS
-        #: latent frames per window: one encoder clip (one tile without encoders)
-        self.window = self.lr.latent_frames(int(round(clip_s * rs.SAMPLE_RATE)) // rs.HOP_LENGTH)
-        if self.window < 2:
-            raise D2MError(f"a {clip_s:g} s window is under 2 latent frames of {self.model_name}")
-        self.overlap = min(self.window - 1, max(1, int(round(self.window * window_overlap))))
-        self._unet_fn = unet_fn(self.lr)
-        self._uncond = None
-        self._lock = threading.Lock()
-
-    # -- geometry
-
-    @property
-    def seconds_per_latent(self) -> float:
-        return self.lr.columns_per_latent * rs.HOP_LENGTH / rs.SAMPLE_RATE
-
-    def window_plan(self, total_frames: int) -> list[tuple[int, int]]:
-        """``(start, known)`` latent frames of each window covering ``total_frames``."""
-        return window_plan(int(total_frames), window=self.window, overlap=self.overlap)
-
-    def total_frames(self, duration_s: float) -> int:
-        """Latent frames needed for ``duration_s`` seconds of music."""
-        cols = int(math.ceil(round(float(duration_s) * rs.SAMPLE_RATE) / rs.HOP_LENGTH))
-        return max(1, int(math.ceil(cols / self.lr.columns_per_latent)))
-
-    # -- conditioning
-
-    def unconditional(self) -> torch.Tensor:
-        """The empty prompt's CLIP states ``(1, 77, W)`` (cached)."""
-        import torch
-
-        if self._uncond is None:
-            with torch.no_grad():
-                self._uncond = self.conditioner.encode([""], {})[0]
-        return self._uncond
-
-    def conditioning(
-        self,
-        *,
-        analysis: Analysis,
-        prompt: ParsedPrompt,
-        genre: str,
-        start_s: float,
-        feats: RhythmFeatures | None = None,
-    ) -> torch.Tensor:
-        """CLIP states ``(1, 77, W)`` for a window starting at ``start_s`` of the dance
-        (``feats``: its rhythm features, computed if not given; unused without encoders; see
-        :meth:`~d2m_core.backbones.encoded.EncodedBackbone.dance_conditioning`)."""
-        states, _ = self.dance_conditioning(
-            analysis=analysis, prompt=prompt, genre=genre, start_s=start_s, feats=feats
-        )
-        return states
-
-    # -- sampling
-
-    def sample(
-        self,
-        cond: torch.Tensor,
-        *,
-        frames: int,
-        generator: torch.Generator,
-        known: torch.Tensor | None = None,
-        progress=None,
-    ) -> torch.Tensor:
-        """Latents ``(B, C, h, frames)`` for CLIP states ``cond`` ``(B, 77, W)``.
-
-        ``known`` ``(B, C, h, k)``: the first ``k`` latent frames, kept as they are. Guidance
-        uses the empty prompt for every row.
-        """
-        import torch
-
-        lr = self.lr
-        b = cond.shape[0]
-        uncond = self.unconditional().expand(b, -1, -1)
-        scheduler = type(lr.scheduler).from_config(lr.scheduler.config)
-        with torch.no_grad():
-            return denoise(
-                unet_fn=self._unet_fn,
-                scheduler=scheduler,
-                shape=(b, lr.latent_channels, lr.latent_size[0], int(frames)),
-                cond=cond,
-                uncond=uncond,
-                steps=self.steps,
-                guidance=self.guidance,
-                generator=generator,
-                device=self.device,
-                dtype=lr.unet.dtype,
-                known=known,
-                time_axis=TIME_AXIS,
-                progress=progress,
-            )
-
-    def sample_windows(
-        self,
-        *,
-        analysis: Analysis,
-        prompt: ParsedPrompt,
-        genre: str,
-        seed: int,
-        total_frames: int,
-        progress: Progress | None = None,
-    ) -> tuple[list[tuple[int, int]], list[torch.Tensor]]:
-        """The window plan and each window's latents ``(1, C, h, window)``; window ``k > 0``
-        starts with the last ``known`` frames of window ``k - 1``, unchanged."""
-        import torch
-
-        feats = self.dance_features(analysis, prompt)  # a bad prompt fails before any sampling
-        plan = self.window_plan(total_frames)
-        gen = torch.Generator().manual_seed(int(seed))
-        windows: list[torch.Tensor] = []
-        for i, (start, k) in enumerate(plan):
-            cond = self.conditioning(
-                analysis=analysis, prompt=prompt, genre=genre,
-                start_s=start * self.seconds_per_latent, feats=feats,
-            )  # fmt: skip
-            known = windows[-1][..., self.window - k :] if k else None
-
-            def step(f: float, i: int = i) -> None:
-                if progress:
-                    progress((i + f) / (len(plan) + 1), f"window {i + 1}/{len(plan)}")
-
-            windows.append(
-                self.sample(cond, frames=self.window, generator=gen, known=known, progress=step)
-            )
-        return plan, windows
-
-    def render(self, windows: list[torch.Tensor], *, num_samples: int, seed: int) -> np.ndarray:
-        """Audio ``(num_samples,)`` of consecutive windows' latents (see :func:`render_mels`)."""
-        mels = [latents_to_mels(self.lr, w)[0] for w in windows]
-        return render_mels(
-            mels,
-            overlap_columns=self.overlap * self.lr.columns_per_latent,
-            num_samples=num_samples,
-            seed=seed,
-        )
-
-    def generate(
-        self,
-        *,
-        analysis: Analysis,
-        prompt: ParsedPrompt,
-        genre: str,
-        seed: int,
-        duration_s: float,
-        progress: Progress | None = None,
-    ) -> np.ndarray:
-        if not float(duration_s) > 0:
-            raise D2MError(f"the music must last more than 0 s, got {duration_s}")
-        n_out = int(round(float(duration_s) * self.sample_rate))
-        with self._lock:
-            plan, windows = self.sample_windows(
-                analysis=analysis, prompt=prompt, genre=genre, seed=seed,
-                total_frames=self.total_frames(duration_s), progress=progress,
-            )  # fmt: skip
-            if progress:
-                progress(len(plan) / (len(plan) + 1), "decoding audio")
-            audio = self.render(windows, num_samples=n_out, seed=seed)
-        if progress:
-            progress(1.0, "done")
-        return audio

@@ -49,6 +49,7 @@ import librosa
 import numpy as np
 import scipy.fft
 import scipy.linalg
+import scipy.signal
 import scipy.sparse
 
 from d2m_core.errors import D2MError
@@ -294,7 +295,8 @@ def _frames_ola(frames: np.ndarray, hop: int) -> np.ndarray:
 
 
 def _gl_window() -> np.ndarray:
-    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(WIN_LENGTH) / WIN_LENGTH)).astype(np.float32)
+    """The periodic Hann window of Riffusion's frames, ``(WIN_LENGTH,)`` float32."""
+    return scipy.signal.get_window("hann", WIN_LENGTH, fftbins=True).astype(np.float32)
 
 
 def griffin_lim(

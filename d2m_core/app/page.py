@@ -1,0 +1,312 @@
+"""What the demo page says: its intro, results as Markdown, choices, prompt help, backbone notes.
+
+Pure functions of the pipeline's results and of the environment (through
+:mod:`d2m_core.settings`): no Gradio here, so each can be tested on its own. ``app.py`` puts
+their strings into components; :mod:`d2m_core.app.pipeline` does the work behind them.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import TYPE_CHECKING, Any
+
+from d2m_core import settings
+from d2m_core.app.pipeline import AUTO_GENRE, AnalyzeOutput, GenerateOutput, backbone_settings
+from d2m_core.errors import D2MError
+from d2m_core.io.keypoints import KEYPOINT_SUFFIXES
+from d2m_core.music.genres import GENRE_LABELS, GENRES
+from d2m_core.music.prompt import DEFAULT_PROMPT, DEFAULT_WORD_BANK, MAX_PROMPT_CHARS, parse_prompt
+
+if TYPE_CHECKING:
+    from d2m_core.backbones.base import BackboneInfo
+
+__all__ = [
+    "BACKBONE_HINT",
+    "INTRO",
+    "USER_ERROR_TITLE",
+    "analysis_markdown",
+    "backbone_choices",
+    "backbone_note_html",
+    "bug_message",
+    "check_prompt",
+    "chip_word",
+    "generation_markdown",
+    "genre_choices",
+    "genre_label",
+    "insert_word",
+    "keypoint_suffixes",
+    "length_label",
+    "pick_input",
+    "unavailable_backbones_note",
+    "user_message",
+    "word_bank",
+    "zero_shot_state",
+]
+
+INTRO = """
+# d2m · music for dance videos
+**1.** Upload a dance video (or a keypoint file), or click an example: d2m finds the dancer's
+pose and the visual beats of the moves. **2.** Edit the prompt around `@` (the genre) and `*`
+(the dance's rhythm). **3.** Generate: your video plays with new music whose beats land on the
+moves. Re-generating reuses the analysis, so new prompts and seeds take a second or two.
+"""
+
+#: The backbone menu's hint, shown when some backbone cannot run here.
+BACKBONE_HINT = "groove runs offline; neural ones need their weights (see below)"
+#: Title of the pop-up showing a user error.
+USER_ERROR_TITLE = "Cannot do that"
+
+
+# --------------------------------------------------------------------------------------------
+# messages
+
+
+def user_message(text: str) -> str:
+    """A user error or warning as pop-up text (the page renders HTML: file names are escaped)."""
+    return html.escape(text)
+
+
+def bug_message(exc: Exception) -> str:
+    """The pop-up for an unexpected error: its type only, never internal details."""
+    return f"Something went wrong on our side ({type(exc).__name__}). Try again, or another file."
+
+
+# --------------------------------------------------------------------------------------------
+# results
+
+
+def analysis_markdown(out: AnalyzeOutput) -> str:
+    """The analysis summary: tempo, suggested genre, how much of the dancer was seen."""
+    s = out.summary
+    label = GENRE_LABELS[out.suggested_genre]
+    top = sorted(s["genre_scores"].items(), key=lambda kv: -kv[1])[:3]
+    others = ", ".join(f"{GENRE_LABELS[g]} {p:.0%}" for g, p in top)
+    frames = s["frames_total"] or 1
+    if s["tempo_bpm"] <= 0:
+        tempo = "**no clear tempo**"
+    elif s["tempo_confidence"] < 0.2:
+        # Low confidence mostly means a rival tempo (often half / double) scored close.
+        tempo = f"**{s['tempo_bpm']:.1f} BPM** (low confidence: another tempo scored close)"
+    else:
+        tempo = f"**{s['tempo_bpm']:.1f} BPM** (confidence {s['tempo_confidence']:.2f})"
+    return "  \n".join(
+        [
+            f"**Tempo** {tempo}, {len(s['visual_beats_s'])} visual beats,"
+            f" {len(s['rhythm_peaks_s'])} rhythm peaks",
+            f"**Suggested genre for @:** {label} ({others})",
+            f"**Dancer found** in {s['frames_with_person']} of {frames} frames"
+            f" ({s['frames_with_person'] / frames:.0%}); {s['duration_s']:.1f} s"
+            f" at {s['fps']:.3g} fps",
+            f"<small>{'cached analysis' if out.cached else 'analysed'}"
+            f" in {out.seconds:.1f} s</small>",
+        ]
+    )
+
+
+def _zero_shot_lines(report: dict) -> list[str]:
+    zs = report.get("zero_shot")
+    if not zs:
+        return []
+    lines = [f"**Zero-shot prompt sent:** {html.escape(zs['prompt_sent'])}"]
+    if zs["aligned"]:
+        lines.append(
+            f"**Zero-shot sync:** beat F-measure {zs['f_measure_before']:.2f} as generated"
+            f" → {zs['f_measure_after']:.2f} after warping (local stretch"
+            f" {zs['stretch']['min']:.2f}–{zs['stretch']['max']:.2f})"
+        )
+    return lines
+
+
+def generation_markdown(out: GenerateOutput) -> str:
+    """The generation summary: beat alignment scores, what was generated, how long it took."""
+    r = out.report
+    how = " (suggested)" if r["genre_is_suggestion"] else ""
+    reuse = "analysis reused, no pose pass" if out.analysis_cached else "analysed first"
+    return "  \n".join(
+        [
+            f"**Beat F-measure** {r['beat_f_measure']:.2f} (music beats vs visual beats, ±70 ms)",
+            f"**BCS** {r['bcs_0.2s']:.2f} · **BHS** {r['bhs_0.2s']:.2f} ·"
+            f" **F1** {r['f1_0.2s']:.2f} (onsets in 0.2 s bins, the paper's metrics)",
+            f"Music {r['music_tempo_bpm']:.1f} BPM for a {r['tempo_bpm']:.1f} BPM dance ·"
+            f" genre {r['genre_label']}{how} · {r['backbone']} backbone, seed {r['seed']}",
+            *_zero_shot_lines(r),
+            f"<small>music in {r['seconds_to_generate']:.1f} s, all files in"
+            f" {out.seconds:.1f} s ({reuse})</small>",
+        ]
+    )
+
+
+def genre_label(suggested: str) -> str:
+    """The genre menu's label once a genre is suggested."""
+    return f"Genre for @ (suggested: {GENRE_LABELS[suggested]})"
+
+
+def length_label(duration_s: float) -> str:
+    """The music length slider's label once the dance's length is known."""
+    return f"Music length, s (0 = the dance's {duration_s:.1f} s)"
+
+
+# --------------------------------------------------------------------------------------------
+# inputs
+
+
+def _component_path(value: Any) -> str | None:
+    """A component value (path string, or a dict from a video / file component) as a path."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        value = value.get("video") or value.get("path") or value.get("name")
+        return _component_path(value)
+    return str(value) or None
+
+
+def pick_input(
+    video: Any,
+    keypoints: Any,
+    kp_key: str | None,
+    kp_fps: float | None,
+    kp_view: float | None,
+) -> tuple[str | None, dict]:
+    """The input to use: the video if there is one, else the keypoint file with its options.
+
+    Returns
+    -------
+    path : str or None
+    options : dict
+        Keyword arguments for :meth:`Pipeline.analyze` (``key``, ``fps``, ``view``), empty
+        for a video.
+    """
+    v = _component_path(video)
+    if v:
+        return v, {}
+    k = _component_path(keypoints)
+    return k, {"key": kp_key or None, "fps": kp_fps or None, "view": int(kp_view or 0)}
+
+
+def keypoint_suffixes() -> list[str]:
+    """File types the keypoint upload accepts."""
+    return list(KEYPOINT_SUFFIXES)
+
+
+# --------------------------------------------------------------------------------------------
+# prompt and word bank
+
+
+def word_bank() -> dict[str, list[str]]:
+    """The word-bank chips, by category (instruments, moods, energy, genres)."""
+    return {k: list(v) for k, v in DEFAULT_WORD_BANK.items()}
+
+
+def chip_word(sample: list | str | None) -> str:
+    """The word of a clicked word-bank chip (a sample row, or the word itself)."""
+    word = sample[0] if isinstance(sample, (list, tuple)) and sample else sample
+    return str(word or "")
+
+
+def insert_word(prompt: str | None, word: str) -> str:
+    """Add a word-bank word to the end of a prompt (no duplicates, within the length limit)."""
+    word = (word or "").strip()
+    text = " ".join((prompt or "").split())
+    if not word:
+        return text
+    if not text:
+        return f"{DEFAULT_PROMPT}, {word}"
+    if word.lower() in re.findall(r"[a-z][a-z'-]*", text.lower()):
+        return text
+    new = f"{text.rstrip(' ,')}, {word}"
+    return new if len(new) <= MAX_PROMPT_CHARS else text
+
+
+def check_prompt(prompt: str | None) -> str:
+    """Live validation of a prompt, as short Markdown (never raises)."""
+    text = " ".join((prompt or "").split())
+    if not text:
+        return f"⚠ The prompt is empty: try `{DEFAULT_PROMPT}`."
+    try:
+        p = parse_prompt(text)
+    except D2MError as e:
+        return f"✗ {e}"
+    marks = [
+        "`*` rhythm ✓" if p.has_rhythm else "`*` rhythm missing",
+        "`@` genre ✓" if p.has_genre else "no `@` (genre word not used)",
+    ]
+    known = [f"{w} ({cat})" for cat, ws in p.known.items() for w in ws]
+    if known:
+        marks.append("understood: " + ", ".join(known))
+    lines = [("✓ " if p.has_rhythm else "⚠ ") + " · ".join(marks)]
+    lines += [f"⚠ {w}" for w in p.warnings]
+    lines.append(f"<small>{len(text)}/{MAX_PROMPT_CHARS} characters</small>")
+    return "\n\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# choices
+
+
+def genre_choices() -> list[tuple[str, str]]:
+    """(label, value) pairs for the ``@`` choice; :data:`AUTO_GENRE` first."""
+    return [("Suggested from the dance", AUTO_GENRE)] + [(GENRE_LABELS[g], g) for g in GENRES]
+
+
+def _backbone_infos() -> list[BackboneInfo]:
+    """Every backbone's availability with its own settings from the environment."""
+    from d2m_core.backbones.base import backbone_info, backbone_names
+
+    return [backbone_info(n, **backbone_settings(n)) for n in backbone_names()]
+
+
+def backbone_choices() -> list[tuple[str, str]]:
+    """(label, name) of the backbones that can run here (the offline one always can)."""
+    infos = _backbone_infos()
+    return [(b.label or b.name, b.name) for b in infos if b.available]
+
+
+def _download_command(info: BackboneInfo) -> str | None:
+    """The command fetching a backbone's missing weights, when that is why it cannot run."""
+    a = info.availability
+    return a.download_command if a.missing_model else None
+
+
+def unavailable_backbones_note() -> str:
+    """One line naming the backbones that cannot run here and why ('' when all can).
+
+    Backbones whose weights are missing (:class:`~d2m_core.backbones.base.Availability`'s
+    ``missing_model``) are grouped into one short hint with each one's ``download_command``
+    (the app's user cannot pass ``--model``; the server's owner downloads or sets
+    ``D2M_<BACKBONE>_MODEL``); any other reason is given in full.
+    """
+    down = [b for b in _backbone_infos() if not b.available]
+    missing = [f"{b.name} (`{_download_command(b)}`)" for b in down if _download_command(b)]
+    parts = []
+    if missing:
+        parts.append(
+            "no weights on this machine for " + ", ".join(missing) + ": download once, or set"
+            " D2M_<BACKBONE>_MODEL to a model folder, and restart"
+        )
+    parts += [f"{b.name} ({b.reason})" for b in down if not _download_command(b)]
+    return ("Not available here: " + "; ".join(parts)) if parts else ""
+
+
+def backbone_note_html(note: str) -> str:
+    """:func:`unavailable_backbones_note` as the small print under the backbone row."""
+    return f"<small>{html.escape(note)}</small>"
+
+
+def zero_shot_state(name: str) -> tuple[bool, bool, str]:
+    """``(value, interactive, info)`` of the app's zero-shot switch for backbone ``name``.
+
+    A neural backbone without a configured encoder can only run zero-shot (``@`` / ``*``
+    mean nothing to it), so the switch is on and locked, and says why.
+    """
+    if name and name != "groove" and "encoder" not in backbone_settings(name):
+        return (
+            True,
+            False,
+            (
+                f"no trained encoder is configured for {name}"
+                f" (set {settings.backbone_encoder_var(name)}):"
+                " genre and tempo go into the prompt, then the beats are warped onto the dance"
+            ),
+        )
+    return False, True, "spell out @ and * in the prompt, then warp the beats onto the dance"

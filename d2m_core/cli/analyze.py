@@ -1,0 +1,100 @@
+"""``d2m analyze``: find the dancer, compute the visual rhythm, tempo and beats.
+
+Registered in :func:`d2m_core.cli.main.build_parser` by :func:`add_parser`; the analysis itself
+is :func:`d2m_core.dance.analysis.analyze`. :func:`add_input_args` is shared with ``generate``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from d2m_core.dance.motion import Motion
+
+
+def add_input_args(p: argparse.ArgumentParser) -> None:
+    """Add the dance input arguments (a video or a keypoint file, and how to read it)."""
+    p.add_argument(
+        "input", type=Path, help="a dance video or a keypoint file (.npy .npz .pkl .json)"
+    )
+    p.add_argument("--key", help="entry of an .npz keypoint archive")
+    p.add_argument(
+        "--fps", type=float, help="frame rate of a keypoint file that does not store one"
+    )
+    p.add_argument("--view", type=int, default=0, help="camera view of an AIST++ .pkl (default 0)")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the ``analyze`` subcommand to the ``d2m`` parser's subparsers."""
+    p = sub.add_parser(
+        "analyze",
+        help="find the dancer, compute the visual rhythm, tempo and beats",
+        description="Analyse a dance: keypoints, the paper's rhythm features, visual tempo and"
+        " beats. Prints a summary; optionally writes JSON, a plot and a skeleton overlay.",
+    )
+    add_input_args(p)
+    p.add_argument("--json", type=Path, help="write the analysis as JSON here")
+    p.add_argument("--plot", type=Path, help="write the rhythm plot (PNG) here")
+    p.add_argument(
+        "--overlay",
+        type=Path,
+        help="write a pose check here: .mp4 (skeleton over the video, or alone for keypoint"
+        " files) or .png (a grid of frames)",
+    )
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute ``d2m analyze`` (see :func:`add_parser` for the arguments)."""
+    from d2m_core.dance.analysis import analyze
+
+    result = analyze(args.input, key=args.key, fps=args.fps, view=args.view)
+    summary = result.to_dict()
+    if args.json:
+        from d2m_core.io.files import write_json
+
+        write_json(args.json, summary)
+    if args.plot:
+        from d2m_core.viz.plot import rhythm_figure, save_figure
+
+        save_figure(rhythm_figure(result), args.plot)
+    if args.overlay:
+        _write_overlay(input_path=args.input, motion=result.motion, out=args.overlay)
+    m = result.motion
+    print(
+        f"{m.source}: {m.num_frames} frames at {m.fps:.2f} fps ({m.duration_s:.2f} s),"
+        f" person in {m.frames_with_person} frames"
+    )
+    print(
+        f"tempo {summary['tempo_bpm']:.1f} BPM (confidence {summary['tempo_confidence']:.2f}),"
+        f" {len(summary['visual_beats_s'])} visual beats, {len(summary['rhythm_peaks_s'])} peaks"
+    )
+    for name in ("json", "plot", "overlay"):
+        if getattr(args, name):
+            print(f"wrote {getattr(args, name)}")
+    return 0
+
+
+def _write_overlay(*, input_path: Path, motion: Motion, out: Path) -> None:
+    """The pose check: a video (.mp4) or a grid of frames (.png), over the video if there is one."""
+    from d2m_core.io.keypoints import is_keypoint_file
+    from d2m_core.viz.overlay import (
+        overlay_grid,
+        render_overlay,
+        render_skeleton_video,
+        skeleton_grid,
+    )
+
+    as_png = out.suffix.lower() == ".png"
+    if is_keypoint_file(input_path):  # no video to draw on: the skeleton alone
+        if as_png:
+            skeleton_grid(motion, out)
+        else:
+            render_skeleton_video(motion, out)
+    elif as_png:
+        overlay_grid(input_path, motion, out)
+    else:
+        render_overlay(input_path, motion, out)

@@ -1,0 +1,126 @@
+"""What the page says (d2m_core.app.page): prompt help, choices, inputs, backbone notes."""
+
+from __future__ import annotations
+
+from d2m_core.app import page
+from d2m_core.app.pipeline import AUTO_GENRE
+from d2m_core.backbones.base import Availability, BackboneInfo
+from d2m_core.music.prompt import DEFAULT_PROMPT, MAX_PROMPT_CHARS
+
+# ---------------------------------------------------------------------------- prompt helpers
+
+
+def test_insert_word_appends_once_and_respects_length():
+    assert page.insert_word(DEFAULT_PROMPT, "piano") == f"{DEFAULT_PROMPT}, piano"
+    once = page.insert_word(DEFAULT_PROMPT, "piano")
+    assert page.insert_word(once, "Piano") == once  # already there
+    assert page.insert_word("", "upbeat") == f"{DEFAULT_PROMPT}, upbeat"
+    assert page.insert_word("a @ music with * as the rhythm, ", "sad").endswith("rhythm, sad")
+    long = "x" * (MAX_PROMPT_CHARS - 2)
+    assert page.insert_word(long, "piano") == long  # would overflow: unchanged
+
+
+def test_chip_word_takes_a_sample_row_or_a_word():
+    assert page.chip_word(["piano"]) == "piano"
+    assert page.chip_word("sad") == "sad"
+    assert page.chip_word(None) == page.chip_word([]) == ""
+
+
+def test_check_prompt_messages():
+    assert "empty" in page.check_prompt("   ")
+    ok = page.check_prompt(f"{DEFAULT_PROMPT}, jazzy piano")
+    assert ok.startswith("✓") and "piano (instruments)" in ok and "jazzy (moods)" in ok
+    no_star = page.check_prompt("a @ music, calm")
+    assert no_star.startswith("⚠") and "no *" in no_star
+    assert page.check_prompt("a@ music with *").startswith("✗")
+    assert "kept as free text: zorblax" in page.check_prompt(f"{DEFAULT_PROMPT}, zorblax")
+    assert "/300 characters" in ok
+
+
+# ---------------------------------------------------------------------------- choices, labels
+
+
+def test_choices():
+    genres = page.genre_choices()
+    assert genres[0][1] == AUTO_GENRE and ("House", "house") in genres
+    names = [n for _, n in page.backbone_choices()]
+    assert "groove" in names  # the offline backbone always runs
+    assert set(page.word_bank()) == {"instruments", "moods", "energy", "genres"}
+    assert ".npz" in page.keypoint_suffixes()
+
+
+def test_labels_and_messages():
+    assert page.genre_label("house") == "Genre for @ (suggested: House)"
+    assert page.length_label(9.04) == "Music length, s (0 = the dance's 9.0 s)"
+    assert page.user_message("a <b> file") == "a &lt;b&gt; file"
+    assert "KeyError" in page.bug_message(KeyError("secret")) and "secret" not in (
+        page.bug_message(KeyError("secret"))
+    )
+
+
+def test_video_input_wins_over_keypoints():
+    npz = "/data/dance.npz"
+    path, opts = page.pick_input("/x/dance.mp4", npz, "dance", 30, 1)
+    assert path == "/x/dance.mp4" and opts == {}
+    path, opts = page.pick_input(None, {"path": npz}, "", 0, None)
+    assert path == npz and opts == {"key": None, "fps": None, "view": 0}
+    assert page.pick_input({"video": {"path": "/v.mp4"}}, None, "", 0, 0)[0] == "/v.mp4"
+
+
+# ---------------------------------------------------------------------------- backbones
+
+
+def test_zero_shot_switch_follows_the_encoder_setting(monkeypatch, tmp_path):
+    monkeypatch.setenv("D2M_MUSICGEN_MODEL", "debug")
+    assert "musicgen" in [n for _, n in page.backbone_choices()]  # runs zero-shot
+    value, interactive, info = page.zero_shot_state("musicgen")
+    assert (value, interactive) == (True, False) and "D2M_MUSICGEN_ENCODER" in info
+    monkeypatch.setenv("D2M_MUSICGEN_ENCODER", str(tmp_path / "none"))
+    assert page.zero_shot_state("musicgen")[:2] == (False, True)
+    assert page.zero_shot_state("groove")[:2] == (False, True)
+
+
+def test_unavailable_backbones_note_on_this_machine(monkeypatch, tmp_path):
+    monkeypatch.setenv("D2M_MUSICGEN_MODEL", "debug")
+    monkeypatch.setenv("D2M_MUSICGEN_ENCODER", str(tmp_path / "none"))
+    assert "musicgen (no encoder checkpoint" in page.unavailable_backbones_note()
+    monkeypatch.delenv("D2M_MUSICGEN_MODEL")
+    monkeypatch.delenv("D2M_MUSICGEN_ENCODER")
+    note = page.unavailable_backbones_note()
+    for b in page._backbone_infos():  # whichever weights this machine lacks
+        if b.availability.missing_model:
+            assert f"{b.name} (`{b.availability.download_command}`)" in note
+            assert "D2M_<BACKBONE>_MODEL" in note and len(note) < 400  # short enough for the UI
+    assert page.backbone_note_html("a <b>").startswith("<small>a &lt;b&gt;")
+
+
+def _info(name: str, availability: Availability) -> BackboneInfo:
+    return BackboneInfo(name=name, label=name.title(), availability=availability)
+
+
+def test_note_renders_the_structured_availability(monkeypatch):
+    infos = [
+        _info("groove", Availability(ok=True, reason="ready")),
+        # Reasons are worded for people: the note reads the fields, never the wording.
+        _info(
+            "musicgen",
+            Availability(
+                ok=False,
+                reason="weights are elsewhere (any wording)",
+                missing_model="org/mg",
+                download_command="hf-fetch org/mg",
+            ),
+        ),
+        _info("audioldm", Availability.not_cached("cvssp/audioldm-s-full-v2", "reworded")),
+        _info("riffusion", Availability(ok=False, reason="encoder /x is for 'musicgen'")),
+    ]
+    monkeypatch.setattr(page, "_backbone_infos", lambda: infos)
+    assert page.unavailable_backbones_note() == (
+        "Not available here: no weights on this machine for musicgen (`hf-fetch org/mg`),"
+        " audioldm (`huggingface-cli download cvssp/audioldm-s-full-v2`): download once, or"
+        " set D2M_<BACKBONE>_MODEL to a model folder, and restart;"
+        " riffusion (encoder /x is for 'musicgen')"
+    )
+    assert page.backbone_choices() == [("Groove", "groove")]
+    monkeypatch.setattr(page, "_backbone_infos", lambda: infos[:1])
+    assert page.unavailable_backbones_note() == ""
