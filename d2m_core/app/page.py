@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from d2m_core import settings
 from d2m_core.app.pipeline import AUTO_GENRE, AnalyzeOutput, GenerateOutput, backbone_settings
+from d2m_core.dance.tempo import pulse_words
 from d2m_core.errors import D2MError
 from d2m_core.io.keypoints import KEYPOINT_SUFFIXES
 from d2m_core.music.genres import GENRE_LABELS, GENRES
@@ -85,11 +86,9 @@ def analysis_markdown(out: AnalyzeOutput) -> str:
     frames = s["frames_total"] or 1
     if s["tempo_bpm"] <= 0:
         tempo = "**no clear tempo**"
-    elif s["tempo_confidence"] < 0.2:
-        # Low confidence mostly means a rival tempo (often half / double) scored close.
-        tempo = f"**{s['tempo_bpm']:.1f} BPM** (low confidence: another tempo scored close)"
     else:
-        tempo = f"**{s['tempo_bpm']:.1f} BPM** (confidence {s['tempo_confidence']:.2f})"
+        words = pulse_words(s["tempo_confidence"], s["tempo_bpm"])
+        tempo = f"**{s['tempo_bpm']:.1f} BPM** ({words}, confidence {s['tempo_confidence']:.2f})"
     return "  \n".join(
         [
             f"**Tempo** {tempo}, {len(s['visual_beats_s'])} visual beats,"

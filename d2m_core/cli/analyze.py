@@ -1,17 +1,22 @@
 """``d2m analyze``: find the dancer, compute the visual rhythm, tempo and beats.
 
 Registered in :func:`d2m_core.cli.main.build_parser` by :func:`add_parser`; the analysis itself
-is :func:`d2m_core.dance.analysis.analyze`. :func:`add_input_args` is shared with ``generate``.
+is :func:`d2m_core.dance.analysis.analyze`. :func:`add_input_args`, :func:`add_beat_args` and
+:func:`beat_overrides_from_args` are shared with ``generate``; the beat corrections themselves are
+:func:`d2m_core.dance.overrides.apply_overrides`.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from d2m_core.dance.analysis import Analysis
     from d2m_core.dance.motion import Motion
+    from d2m_core.dance.overrides import BeatOverrides
 
 
 def add_input_args(p: argparse.ArgumentParser) -> None:
@@ -26,6 +31,66 @@ def add_input_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--view", type=int, default=0, help="camera view of an AIST++ .pkl (default 0)")
 
 
+def add_beat_args(p: argparse.ArgumentParser) -> None:
+    """Add the corrections of the estimated tempo and beats (``--tempo`` ... ``--beats``)."""
+    g = p.add_argument_group(
+        "correcting the beats",
+        "when the estimated tempo or beats are wrong; --beats excludes --tempo and"
+        " --tempo-scale, which exclude each other; --beat-shift applies last",
+    )
+    g.add_argument(
+        "--tempo", type=float, metavar="BPM", help="re-fit the beats at this tempo (30-300 BPM)"
+    )
+    g.add_argument(
+        "--tempo-scale",
+        metavar="FACTOR",
+        help="re-fit the beats at the estimated tempo times 2, 0.5, 1.5 or 0.667"
+        " (also 1/2, 3/2, 2/3)",
+    )
+    g.add_argument(
+        "--beat-shift",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="move every beat by this many seconds (negative: earlier)",
+    )
+    g.add_argument(
+        "--beats",
+        type=Path,
+        metavar="FILE",
+        help="use these beat times: seconds, one a line (first column; # comments)",
+    )
+
+
+def beat_overrides_from_args(args: argparse.Namespace) -> BeatOverrides:
+    """The beat corrections the user asked for (checked: conflicts, ranges, the beat file)."""
+    from d2m_core.dance.overrides import BeatOverrides, parse_tempo_scale
+
+    scale = None if args.tempo_scale is None else parse_tempo_scale(args.tempo_scale)
+    return BeatOverrides(
+        tempo_bpm=args.tempo, tempo_scale=scale, beat_shift_s=args.beat_shift,
+        beats_file=args.beats,
+    )  # fmt: skip
+
+
+def beat_summary(analysis: Analysis) -> str | None:
+    """One line on how the beats were corrected (``None`` when they are the estimate's)."""
+    bc = analysis.beat_correction
+    if bc is None:
+        return None
+    o = bc.overrides
+    if o.source == "tempo":
+        how = f"beats re-fitted at {o.tempo_bpm:g} BPM"
+    elif o.source == "tempo_scale":
+        how = f"beats re-fitted at {o.tempo_scale:.3g} x the estimated tempo"
+    elif o.source == "file":
+        how = f"beats from {o.beats_file}"
+    else:
+        how = "estimated beats"
+    shift = f", shifted by {o.beat_shift_s:+g} s" if o.beat_shift_s else ""
+    return f"{how}{shift} (estimated tempo {bc.auto_tempo.bpm:.1f} BPM)"
+
+
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``analyze`` subcommand to the ``d2m`` parser's subparsers."""
     p = sub.add_parser(
@@ -35,6 +100,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         " beats. Prints a summary; optionally writes JSON, a plot and a skeleton overlay.",
     )
     add_input_args(p)
+    add_beat_args(p)
     p.add_argument("--json", type=Path, help="write the analysis as JSON here")
     p.add_argument("--plot", type=Path, help="write the rhythm plot (PNG) here")
     p.add_argument(
@@ -50,9 +116,16 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Execute ``d2m analyze`` (see :func:`add_parser` for the arguments)."""
     from d2m_core.dance.analysis import analyze
+    from d2m_core.dance.overrides import apply_overrides
+    from d2m_core.dance.tempo import pulse_words
 
-    result = analyze(args.input, key=args.key, fps=args.fps, view=args.view)
+    overrides = beat_overrides_from_args(args)  # before the analysis: bad flags fail fast
+    result = apply_overrides(
+        analyze(args.input, key=args.key, fps=args.fps, view=args.view), overrides
+    )
     summary = result.to_dict()
+    for w in summary["beat_warnings"]:
+        print(f"warning: {w}", file=sys.stderr)
     if args.json:
         from d2m_core.io.files import write_json
 
@@ -69,9 +142,14 @@ def run(args: argparse.Namespace) -> int:
         f" person in {m.frames_with_person} frames"
     )
     print(
-        f"tempo {summary['tempo_bpm']:.1f} BPM (confidence {summary['tempo_confidence']:.2f}),"
+        f"tempo {summary['tempo_bpm']:.1f} BPM"
+        f" ({pulse_words(summary['tempo_confidence'], summary['tempo_bpm'])},"
+        f" confidence {summary['tempo_confidence']:.2f}),"
         f" {len(summary['visual_beats_s'])} visual beats, {len(summary['rhythm_peaks_s'])} peaks"
     )
+    corrected = beat_summary(result)
+    if corrected:
+        print(corrected)
     for name in ("json", "plot", "overlay"):
         if getattr(args, name):
             print(f"wrote {getattr(args, name)}")

@@ -1,9 +1,10 @@
 """``d2m evaluate``: the paper's evaluation protocol on folders of audio.
 
 Registered in :func:`d2m_core.cli.main.build_parser` by :func:`add_parser`; the metrics are
-:func:`d2m_core.metrics.evaluate.evaluate`, imported only when the command runs. The readers
-here (:func:`read_beats_file`, :func:`annotations_for`) also serve ``d2m beats``; music files
-and video soundtracks are read by :func:`d2m_core.io.audio.load_audio`.
+:func:`d2m_core.metrics.evaluate.evaluate`, imported only when the command runs.
+:func:`annotations_for` here also serves ``d2m beats``; beat files are read by
+:func:`d2m_core.io.beatfile.read_beats_file`, music files and video soundtracks by
+:func:`d2m_core.io.audio.load_audio`.
 
 Files are paired by name (the file name without its extension): ``gen/x.wav`` with
 ``ref/x.wav`` (any audio or video container with an audio track) and ``motion/x.mp4`` (a dance
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from d2m_core.cli.beats import add_tracker_argument
 from d2m_core.errors import D2MError
 
 if TYPE_CHECKING:
@@ -49,21 +51,6 @@ def collect(path: Path, suffixes: tuple[str, ...], what: str) -> dict[str, Path]
     if not found:
         raise D2MError(f"no {what} files ({' '.join(suffixes)}) in {path}")
     return found
-
-
-def read_beats_file(path: Path) -> np.ndarray:
-    """Beat times (first column, seconds) of an annotation file; ``#`` starts a comment."""
-    import numpy as np
-
-    times = []
-    for line in path.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            try:
-                times.append(float(line.replace(",", " ").split()[0]))
-            except ValueError:
-                raise D2MError(f"{path.name}: not a beat file (line '{line[:40]}')") from None
-    return np.sort(np.asarray(times, dtype=np.float64))
 
 
 def annotations_for(audio: Path) -> Path | None:
@@ -152,6 +139,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--no-fad", action="store_true", help="skip FAD")
     p.add_argument("--no-clap", action="store_true", help="skip the CLAP score")
     p.add_argument("--device", default="cpu", help="torch device for VGGish/CLAP (default cpu)")
+    add_tracker_argument(p, used_for="for the beat F-measures (BCS/BHS use librosa's onsets)")
     p.add_argument("--json", type=Path, help="write all numbers as JSON here")
     p.add_argument("--csv", type=Path, help="write per-clip rows and the mean as CSV here")
     p.set_defaults(func=run)
@@ -218,6 +206,8 @@ def _pair_files(*, generated: Path, reference: Path | None, motion: Path | None)
 
 def _reference_annotations(pairs: _Pairs) -> dict[str, np.ndarray] | None:
     """Beat annotations of the clips whose reference music has a ``.beats`` file beside it."""
+    from d2m_core.io.beatfile import read_beats_file
+
     if not pairs.reference:
         return None
     found = {n: annotations_for(pairs.reference[n]) for n in pairs.names}
@@ -255,11 +245,13 @@ def run(args: argparse.Namespace) -> int:
     """Execute ``d2m evaluate`` (see :func:`add_parser` for the arguments)."""
     from d2m_core.io.audio import load_audio
     from d2m_core.metrics.evaluate import evaluate, format_tables
+    from d2m_core.music.beats import check_beat_tracker
 
     if args.reference is None and args.motion is None:
         raise D2MError("give --reference (music) and/or --motion (dances) to compare with")
     if not args.bin > 0:
         raise D2MError("--bin must be a positive number of seconds")
+    check_beat_tracker(args.tracker)  # before the long reads: madmom may be missing
     pairs = _pair_files(generated=args.generated, reference=args.reference, motion=args.motion)
     for n in pairs.unpaired:
         print(f"warning: {n}: no file of the same name to compare with; skipped", file=sys.stderr)
@@ -278,7 +270,7 @@ def run(args: argparse.Namespace) -> int:
     result = evaluate(
         generated=generated, reference=reference, reference_beats=annotations,
         visual_beats=visual, visual_tempo_bpm=tempo, bin_s=args.bin, vggish=vggish, clap=clap,
-        progress=lambda n: print(f"evaluating {n}", file=sys.stderr),
+        progress=lambda n: print(f"evaluating {n}", file=sys.stderr), beat_tracker=args.tracker,
     )  # fmt: skip
     result["settings"]["files"] = pairs.files()
     result["settings"]["unpaired"] = pairs.unpaired

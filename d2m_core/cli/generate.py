@@ -1,7 +1,8 @@
 """``d2m generate``: music for a dance (video in -> video with new music out).
 
 Registered in :func:`d2m_core.cli.main.build_parser` by :func:`add_parser`. The dance is analysed
-with :func:`d2m_core.dance.analysis.analyze` and the music made by
+with :func:`d2m_core.dance.analysis.analyze` (its beats corrected by
+:func:`d2m_core.dance.overrides.apply_overrides` when asked) and the music made by
 :func:`d2m_core.music.generate.generate_music`.
 """
 
@@ -12,7 +13,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from d2m_core.cli.analyze import add_input_args
+from d2m_core.cli.analyze import (
+    add_beat_args,
+    add_input_args,
+    beat_overrides_from_args,
+    beat_summary,
+)
 from d2m_core.errors import D2MError
 
 if TYPE_CHECKING:
@@ -29,6 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         " OUT.mp4 renders the skeleton. OUT.wav writes the music alone.",
     )
     add_input_args(p)
+    add_beat_args(p)
     p.add_argument(
         "--prompt",
         default="a @ music with * as the rhythm",
@@ -76,12 +83,18 @@ def _backbone_options(args: argparse.Namespace) -> dict:
 def run(args: argparse.Namespace) -> int:
     """Execute ``d2m generate`` (see :func:`add_parser` for the arguments)."""
     from d2m_core.dance.analysis import analyze
+    from d2m_core.dance.overrides import apply_overrides
     from d2m_core.io.keypoints import is_keypoint_file
     from d2m_core.music.generate import generate_music, write_result
 
     if args.output.suffix.lower() not in (".wav", ".mp4"):
         raise D2MError(f"-o must end in .wav or .mp4, got '{args.output.name}'")
-    analysis = analyze(args.input, key=args.key, fps=args.fps, view=args.view)
+    overrides = beat_overrides_from_args(args)  # before the analysis: bad flags fail fast
+    analysis = apply_overrides(
+        analyze(args.input, key=args.key, fps=args.fps, view=args.view), overrides
+    )
+    for w in analysis.beat_correction.warnings if analysis.beat_correction else ():
+        print(f"warning: {w}", file=sys.stderr)
     result = generate_music(
         analysis,
         prompt=args.prompt,
@@ -119,6 +132,9 @@ def _print_summary(*, result: GenerationResult, summary: dict) -> None:
         f" {summary['music_tempo_bpm']:.1f} BPM, genre {result.genre} ({how}),"
         f" {result.duration_s:.1f} s in {result.seconds_to_generate:.2f} s"
     )
+    corrected = beat_summary(result.analysis)
+    if corrected:
+        print(corrected)
     print(
         f"beat F-measure vs visual beats {summary['beat_f_measure']:.3f},"
         f" BCS {summary['bcs_0.2s']:.3f}, BHS {summary['bhs_0.2s']:.3f}"

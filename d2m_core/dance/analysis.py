@@ -5,14 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from d2m_core.dance.motion import Motion
+from d2m_core.dance.overrides import BeatOverrides
 from d2m_core.dance.rhythm import RhythmFeatures, rhythm_features
 from d2m_core.dance.tempo import TempoEstimate, visual_tempo
 from d2m_core.errors import D2MError
 from d2m_core.io.keypoints import is_keypoint_file, load_keypoints
+
+if TYPE_CHECKING:
+    from d2m_core.dance.overrides import BeatCorrection
 
 Progress = Callable[[float, str], None]
 
@@ -50,15 +55,29 @@ def load_motion(
 
 @dataclass
 class Analysis:
-    """Everything d2m knows about a dance: its motion, rhythm features and visual tempo."""
+    """Everything d2m knows about a dance: its motion, rhythm features and visual tempo.
+
+    ``tempo`` is the estimate, or the user's correction of it
+    (:func:`d2m_core.dance.overrides.apply_overrides`), which ``beat_correction`` then records
+    with the estimate it replaced.
+    """
 
     motion: Motion
     rhythm: RhythmFeatures
     tempo: TempoEstimate
+    beat_correction: BeatCorrection | None = None
 
     def to_dict(self) -> dict:
-        """JSON-ready summary (times in seconds)."""
+        """JSON-ready summary (times in seconds).
+
+        ``tempo_bpm`` and ``visual_beats_s`` are the beats in use; ``auto_tempo_bpm`` is the
+        estimate, ``beats_source`` / ``beat_overrides`` / ``beat_warnings`` the correction
+        (see :class:`~d2m_core.dance.overrides.BeatOverrides`).
+        """
         m = self.motion
+        bc = self.beat_correction
+        auto = bc.auto_tempo if bc else self.tempo
+        overrides = bc.overrides if bc else BeatOverrides()
         return {
             "source": m.source,
             "fps": m.fps,
@@ -71,6 +90,10 @@ class Analysis:
             "tempo_confidence": round(self.tempo.confidence, 3),
             "visual_beats_s": [round(float(t), 3) for t in self.tempo.beats_s],
             "rhythm_peaks_s": [round(float(t), 3) for t in self.rhythm.peak_times_s],
+            "auto_tempo_bpm": round(auto.bpm, 2),
+            "beats_source": overrides.source,
+            "beat_overrides": overrides.to_dict(),
+            "beat_warnings": list(bc.warnings) if bc else [],
         }
 
 

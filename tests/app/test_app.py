@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 import time
 from pathlib import Path
@@ -55,7 +56,7 @@ def test_layout_names_every_event(pipe):
 def test_analyze_then_generate_handlers(pipe):
     preview, summary, plot, genre, length = app.analyze(None, EXAMPLE_NPZ, "dance", 0, 0)
     assert Path(preview).is_file() and Path(plot).is_file()
-    assert "112" in summary
+    assert re.search(r"\*\*11[12]\.\d BPM\*\*", summary)  # the 112 BPM example dancer
     assert genre["value"] in GENRE_LABELS and "suggested" in genre["label"]
     assert "10.0 s" in length["label"]
     video, audio, files, align, figures = app.generate(

