@@ -20,8 +20,10 @@ Conventions
   how likely the tempo is right (``bench/bench_realdance.py``); :data:`CLEAR_PULSE` is the
   level from which the pulse is called clear.
 - Beats are placed by dynamic programming on the novelty (librosa's beat tracker) with the
-  global tempo as its period, so their phase follows the moves and they drift with local tempo
-  changes; a quadratic Savitzky-Golay fit over 9 beats then removes the moves' scatter around
+  global tempo as its period and a high tightness (:data:`BEAT_TIGHTNESS`: the music's pulse
+  is steady), so their phase follows the moves; where the local tempo ramps steadily
+  (:func:`tempo_ramps`) the tightness is librosa's usual 100 so the beats follow the ramp. A
+  quadratic Savitzky-Golay fit over 9 beats then removes the moves' scatter around
   the pulse (tempo ramps survive it).
 """
 
@@ -39,6 +41,13 @@ from d2m_core.dance.motion import Motion
 NOVELTY_RATE = 100.0  # Hz: 10 ms beat resolution whatever the video's frame rate
 MIN_BPM = 40.0
 MAX_BPM = 240.0
+
+#: How strictly visual beats keep the period (librosa's DP): the music's pulse is steady
+#: while the hits scatter around it, so far stricter than librosa's 100 for audio ...
+BEAT_TIGHTNESS = 1600.0
+
+#: ... except when the dance's local tempo ramps (:func:`tempo_ramps`): then the beats follow.
+RAMP_TIGHTNESS = 100.0
 
 #: Confidence from which the pulse is called clear (prominence 2.0).
 CLEAR_PULSE = 0.4
@@ -223,15 +232,52 @@ def estimate_tempo(
     """
     if len(novelty) < NOVELTY_RATE or not np.any(novelty > 0):
         return 0.0, 0.0
-    # Coarse search, then refine: a 6 s window's spectral peak is ~10 BPM wide.
+    # The windows choose the pulse and its level; the whole clip's spectrum, whose peak is
+    # the narrowest, then places it within 4% (two harmonics: more of them, each smeared,
+    # pull the peak low by 1-3%).
     grid = np.arange(min_bpm, max_bpm, 0.5)
     sal = windowed_salience(novelty, bpm_grid=grid)
     prior = np.exp(-0.5 * (np.log2(grid / prior_bpm) / prior_octaves) ** 2)
     idx = int(np.argmax(sal * prior))
-    fine = np.arange(grid[idx] - 1.0, grid[idx] + 1.0, 0.05)
-    best = float(fine[int(np.argmax(windowed_salience(novelty, bpm_grid=fine)))])
+    fine = np.arange(grid[idx] * 0.96, grid[idx] * 1.04, 0.05)
+    best = float(fine[int(np.argmax(tempo_salience(novelty, bpm_grid=fine, harmonics=2)))])
     prominence = float(sal[idx]) / max(float(sal.mean()), 1e-9)
     return best, float(np.clip((prominence - 1.3) / 1.7, 0.0, 1.0))
+
+
+def local_tempi(novelty: np.ndarray, *, bpm: float) -> np.ndarray:
+    """Tempo of each 6 s window (every 2 s), searched within 15% of ``bpm``, BPM."""
+    win, hop = int(_WINDOW_S * NOVELTY_RATE), int(_HOP_S * NOVELTY_RATE)
+    if bpm <= 0 or len(novelty) < win:
+        return np.zeros(0)
+    grid = np.arange(bpm * 0.85, bpm * 1.15, 0.25)
+    starts = range(0, len(novelty) - win + 1, hop)
+    return np.array(
+        [grid[int(np.argmax(tempo_salience(novelty[i : i + win], bpm_grid=grid, harmonics=2)))]
+         for i in starts]
+    )  # fmt: skip
+
+
+def tempo_ramps(local_bpm: np.ndarray, *, min_change: float = 0.08, min_r2: float = 0.8) -> bool:
+    """Whether local tempi follow a steady trend (a ramp) rather than scatter around a pulse.
+
+    Parameters
+    ----------
+    local_bpm : np.ndarray [shape=(W,)]
+        Local tempi in time order (:func:`local_tempi`).
+    min_change : float
+        Smallest relative change over the clip, along the fitted line, that counts.
+    min_r2 : float
+        Smallest share of the local tempi's variance the line must explain.
+    """
+    if len(local_bpm) < 4 or np.ptp(local_bpm) == 0:
+        return False
+    x = np.arange(len(local_bpm), dtype=np.float64)
+    slope, icpt = np.polyfit(x, local_bpm, 1)
+    fit = slope * x + icpt
+    r2 = 1.0 - np.sum((local_bpm - fit) ** 2) / np.sum((local_bpm - local_bpm.mean()) ** 2)
+    change = abs(fit[-1] - fit[0]) / max(float(np.mean(fit)), 1e-9)
+    return bool(r2 >= min_r2 and change >= min_change)
 
 
 def track_beats(
@@ -258,8 +304,12 @@ def track_beats(
     """
     if bpm <= 0 or not np.any(novelty > 0):
         return np.zeros(0)
+    # A beat period of silence on each side: the DP otherwise tends to pin a beat to the
+    # clip's first or last frame, and a strict period then drags its neighbours off the moves.
+    period = 60.0 / bpm
+    pad = int(round(period * NOVELTY_RATE))
     _, beats = librosa.beat.beat_track(
-        onset_envelope=novelty,
+        onset_envelope=np.pad(novelty, pad),
         sr=int(NOVELTY_RATE),
         hop_length=1,
         bpm=bpm,
@@ -267,10 +317,10 @@ def track_beats(
         trim=False,
         units="time",
     )
-    beats = np.asarray(beats, dtype=np.float64)
-    # Untrimmed DP may pin a beat to the clip's first or last frame; drop such stragglers
-    # when they sit much closer to their neighbour than a beat period.
-    period = 60.0 / bpm
+    end = (len(novelty) - 1) / NOVELTY_RATE
+    beats = np.asarray(beats, dtype=np.float64) - pad / NOVELTY_RATE
+    beats = beats[(beats >= 0) & (beats <= end)]
+    # Drop stragglers that sit much closer to their neighbour than a beat period.
     while len(beats) >= 3 and beats[-1] - beats[-2] < 0.75 * period:
         beats = beats[:-1]
     while len(beats) >= 3 and beats[1] - beats[0] < 0.75 * period:
@@ -278,7 +328,7 @@ def track_beats(
     window = min(smooth_beats, len(beats) if len(beats) % 2 else len(beats) - 1)
     if window >= 5:
         beats = scipy.signal.savgol_filter(beats, window, 2)
-        beats = beats[(beats >= 0) & (beats <= (len(novelty) - 1) / NOVELTY_RATE)]
+        beats = beats[(beats >= 0) & (beats <= end)]
     return beats
 
 
@@ -297,5 +347,6 @@ def visual_tempo(motion: Motion, *, prior_bpm: float = 105.0) -> TempoEstimate:
     """
     nov = motion_novelty(motion.keypoints, fps=motion.fps)
     bpm, conf = estimate_tempo(nov, prior_bpm=prior_bpm)
-    beats = track_beats(nov, bpm=bpm)
+    ramp = tempo_ramps(local_tempi(nov, bpm=bpm))
+    beats = track_beats(nov, bpm=bpm, tightness=RAMP_TIGHTNESS if ramp else BEAT_TIGHTNESS)
     return TempoEstimate(bpm=bpm, confidence=conf, beats_s=beats, novelty=nov)
