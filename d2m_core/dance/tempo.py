@@ -5,8 +5,9 @@ Conventions
 - The *novelty* curve marks the moments a move lands, the visual beat: the hips at the
   bottom of a bounce (hip height below its 1 s running mean, image y down), the body's vertical
   motion stopping (downward deceleration), and the whole body slowing (mean joint speed below
-  its 1 s running mean). On real dance videos these sit on the music's beat far more often
-  than acceleration peaks (the paper's rhythm, :mod:`d2m_core.dance.rhythm`) do. Each part
+  its 1 s running mean). On real dance videos their pulse gives the music's tempo far more
+  often than the acceleration peaks of the paper's rhythm (:mod:`d2m_core.dance.rhythm`)
+  do (``bench/bench_realdance.py``; the README has the figures). Each part
   is computed on keypoints resampled to ``NOVELTY_RATE`` Hz and lightly smoothed (Gaussian,
   ``smooth_s``), scaled by its 99th percentile (so body size and camera distance cancel), and
   the three are summed. Everything is in seconds, so any frame rate gives the same answer.
