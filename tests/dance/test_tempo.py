@@ -95,3 +95,18 @@ def test_beats_follow_a_tempo_ramp():
     true_beats = (-b + np.sqrt(b * b + 4 * a * 60 * n)) / (2 * a)
     est = visual_tempo(Motion(keypoints=kp, fps=fps))
     assert mir_eval.beat.f_measure(true_beats, est.beats_s) >= 0.95
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["camp_dance1", "pzsp_dance_video"])
+def test_real_phone_dance_tempo_and_beats_against_its_music(shared_file, name):
+    """Two real clips whose music's beats both references agree on (realdance/MANIFEST.md)."""
+    from d2m_core.dance.analysis import analyze
+
+    video = shared_file(f"realdance/{name}.mp4")
+    ref = np.loadtxt(shared_file(f"realdance/{name}.madmom.beats"), ndmin=1)
+    est = analyze(video).tempo
+    assert visual.tempo_level(est.bpm, visual.reference_tempo(ref), levels=(1.0,)) == 1.0
+    f, _ = visual.level_f_measure(ref, est.beats_s)
+    print(f"{name}: {est.bpm:.1f} BPM (music {visual.reference_tempo(ref):.1f}), F {f:.2f}")
+    assert f >= 0.5
