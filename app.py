@@ -26,7 +26,7 @@ import gradio as gr
 from d2m_core import settings
 from d2m_core.app import page, pipeline
 from d2m_core.errors import D2MError
-from d2m_core.music.prompt import DEFAULT_PROMPT, MAX_PROMPT_CHARS
+from d2m_core.music.prompt import DEFAULT_PROMPT
 
 log = logging.getLogger("d2m.app")
 
@@ -38,6 +38,8 @@ CSS = """
 .chips .gallery-item, .chips button { padding: 2px 8px !important; min-height: 0 !important; }
 .chips { gap: 4px !important; }
 #prompt-check { min-height: 3.5em; }
+/* The one progress bar of a step is drawn over its summary: leave it room for bar and label. */
+#analysis-summary, #results-summary { min-height: 6em; }
 footer { display: none !important; }
 """
 
@@ -85,16 +87,18 @@ def _gr_progress(progress: gr.Progress) -> pipeline.Progress:
     return lambda f, msg: progress(min(max(f, 0.0), 1.0), desc=msg)
 
 
+# Every parameter but the input has a default (None: the component's own), so an API user
+# passes only what they change: ``predict(handle_file("dance.mp4"), api_name="/analyze")``.
 @_user_errors
 def analyze(
-    video: Any,
-    keypoints: Any,
-    kp_key: str | None,
-    kp_fps: float | None,
-    kp_view: float | None,
+    video: Any = None,
+    keypoints: Any = None,
+    kp_key: str | None = None,
+    kp_fps: float | None = None,
+    kp_view: float | None = None,
     progress: gr.Progress = _PROGRESS,
 ) -> tuple:
-    """Analyse the dance: pose check image, summary, rhythm plot, suggested genre, length hint."""
+    """Analyse the dance: pose check image, summary, rhythm plot, suggested style, length hint."""
     path, opts = page.pick_input(video, keypoints, kp_key, kp_fps, kp_view)
     out = pipeline.get_pipeline().analyze(path, **opts, progress=_gr_progress(progress))
     _warn(out.warnings)
@@ -110,17 +114,17 @@ def analyze(
 @pipeline.gpu_task()
 @_user_errors
 def generate(
-    video: Any,
-    keypoints: Any,
-    kp_key: str | None,
-    kp_fps: float | None,
-    kp_view: float | None,
-    prompt: str,
-    genre: str | None,
-    backbone: str | None,
-    seed: float | None,
-    length_s: float | None,
-    guidance: float | None,
+    video: Any = None,
+    keypoints: Any = None,
+    kp_key: str | None = None,
+    kp_fps: float | None = None,
+    kp_view: float | None = None,
+    prompt: str = DEFAULT_PROMPT,
+    genre: str | None = pipeline.AUTO_GENRE,
+    backbone: str | None = "groove",
+    seed: float | None = 0,
+    length_s: float | None = 0,
+    guidance: float | None = 3.0,
     zero_shot: bool | None = False,
     progress: gr.Progress = _PROGRESS,
 ) -> tuple:
@@ -146,6 +150,39 @@ def generate(
         str(out.alignment_png),
         page.generation_markdown(out),
     )
+
+
+def cleared_analysis() -> tuple:
+    """What :func:`analyze` fills, emptied and hidden (in its return order)."""
+    return (
+        gr.update(value=None, visible=False),
+        page.ANALYSIS_PLACEHOLDER,
+        gr.update(value=None, visible=False),
+        gr.update(value=pipeline.AUTO_GENRE, label=page.GENRE_MENU_LABEL),
+        gr.update(label=page.length_label_default()),
+    )
+
+
+def cleared_results() -> tuple:
+    """What :func:`generate` fills, emptied and hidden (in its return order)."""
+    hidden = gr.update(value=None, visible=False)
+    return (hidden, hidden, hidden, hidden, page.RESULTS_PLACEHOLDER)
+
+
+def new_input() -> tuple:
+    """A new upload or a cleared input: results of the previous dance no longer apply."""
+    return (*cleared_analysis(), *cleared_results())
+
+
+def check_video_upload(video: Any) -> tuple:
+    """Refuse at once a file that is not a usable video (and clear the player), rather than
+    after Analyse; either way the previous dance's results go."""
+    try:
+        pipeline.get_pipeline().check_upload(page.pick_input(video, None, None, None, None)[0])
+    except D2MError as e:
+        gr.Warning(page.upload_refusal(str(e)), title=page.UPLOAD_REFUSED_TITLE)
+        return (None, *new_input())
+    return (gr.skip(), *new_input())
 
 
 def check_prompt(prompt: str | None) -> str:
@@ -184,13 +221,13 @@ def keep_keypoints(value: Any) -> tuple:
 
 
 def analyze_example_video(video: Any, progress: gr.Progress = _PROGRESS) -> tuple:
-    return analyze(video, None, None, None, 0, progress=progress)
+    return (*analyze(video, None, None, None, 0, progress=progress), *cleared_results())
 
 
 def analyze_example_keypoints(
     keypoints: Any, kp_key: str | None, progress: gr.Progress = _PROGRESS
 ) -> tuple:
-    return analyze(None, keypoints, kp_key, None, 0, progress=progress)
+    return (*analyze(None, keypoints, kp_key, None, 0, progress=progress), *cleared_results())
 
 
 # --------------------------------------------------------------------------------------------
@@ -286,15 +323,16 @@ def _dance_section(limits: pipeline.Limits) -> DanceSection:
                     keypoints, kp_key, kp_fps, kp_view = _keypoint_tab()
             analyze_btn = gr.Button("Analyse the dance", variant="primary")
         with gr.Column(scale=1):
+            # Outputs stay hidden until they hold something: no empty boxes on the first screen.
             preview = gr.Image(
                 label="Pose check: the skeleton d2m found", type="filepath", height=360,
-                interactive=False,
+                interactive=False, visible=False,
             )  # fmt: skip
-            summary = gr.Markdown("*Analyse a dance to see its tempo and suggested genre.*")
+            summary = gr.Markdown(page.ANALYSIS_PLACEHOLDER, elem_id="analysis-summary")
     # The figures carry their own titles: a component label would cover them.
     rhythm_plot = gr.Image(
         label="Visual rhythm: acceleration, rhythm peaks, visual beats", type="filepath",
-        interactive=False, show_label=False, height=320,
+        interactive=False, show_label=False, height=320, visible=False,
     )  # fmt: skip
     return DanceSection(
         column=column, tabs=tabs, video=video, keypoints=keypoints, kp_key=kp_key,
@@ -305,11 +343,11 @@ def _dance_section(limits: pipeline.Limits) -> DanceSection:
 
 def _word_bank() -> dict[str, gr.Dataset]:
     chips = {}
-    with gr.Accordion("Word bank: click a word to add it to the prompt", open=True):
+    with gr.Accordion(page.WORD_BANK_TITLE, open=True):
         with gr.Row():
             for cat, words in page.word_bank().items():
                 chips[cat] = gr.Dataset(
-                    label=cat,
+                    label=page.word_bank_label(cat),
                     components=["textbox"],
                     samples=[[w] for w in words],
                     samples_per_page=len(words),
@@ -323,16 +361,15 @@ def _prompt_section() -> PromptSection:
     gr.Markdown("### 2 · Describe the music")
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
-            prompt = gr.Textbox(
-                label="Prompt: @ = the genre, * = the dance's rhythm",
-                value=DEFAULT_PROMPT,
-                max_length=MAX_PROMPT_CHARS,
-                lines=1,
-            )
+            # No max_length: the browser would cut a long paste without a word; the live
+            # check below says how long it is and Generate refuses it.
+            prompt = gr.Textbox(label=page.PROMPT_LABEL, value=DEFAULT_PROMPT, lines=1)
             check = gr.Markdown(page.check_prompt(DEFAULT_PROMPT), elem_id="prompt-check")
         with gr.Column(scale=1, min_width=220):
             genre = gr.Dropdown(
-                label="Genre for @", choices=page.genre_choices(), value=pipeline.AUTO_GENRE
+                label=page.GENRE_MENU_LABEL,
+                choices=page.genre_choices(),
+                value=pipeline.AUTO_GENRE,
             )
     return PromptSection(prompt=prompt, check=check, genre=genre, chips=_word_bank())
 
@@ -350,18 +387,19 @@ def _generation_controls(*, max_length_s: float) -> GenerationControls:
             info=page.BACKBONE_HINT if note else None,
         )
         seed = gr.Number(label="Seed", value=0, precision=0)
-        length = gr.Slider(
-            0, max_length_s, value=0, step=0.5, label="Music length, s (0 = the dance's length)"
-        )
-        guidance = gr.Slider(
-            1.0, 10.0, value=3.0, step=0.5, label="Guidance (classifier-free)",
-            visible=pipeline.backbone_takes_guidance(first),
-        )  # fmt: skip
-        zero_shot = gr.Checkbox(
-            label="Zero-shot sync", value=zs_value, interactive=zs_interactive, info=zs_info
-        )
-    if note:
-        gr.Markdown(page.backbone_note_html(note), elem_classes="backbone-note")
+        length = gr.Slider(0, max_length_s, value=0, step=0.5, label=page.length_label_default())
+    # Closed by default: most visitors never need these, nor the server's set-up notes.
+    with gr.Accordion(page.ADVANCED_LABEL, open=False):
+        with gr.Row(equal_height=True):
+            guidance = gr.Slider(
+                1.0, 10.0, value=3.0, step=0.5, label="Guidance (classifier-free)",
+                visible=pipeline.backbone_takes_guidance(first),
+            )  # fmt: skip
+            zero_shot = gr.Checkbox(
+                label="Zero-shot sync", value=zs_value, interactive=zs_interactive, info=zs_info
+            )
+        if note:
+            gr.Markdown(page.backbone_note_html(note), elem_classes="backbone-note")
     generate_btn = gr.Button("Generate music", variant="primary")
     return GenerationControls(
         backbone=backbone, seed=seed, length=length, guidance=guidance, zero_shot=zero_shot,
@@ -371,16 +409,22 @@ def _generation_controls(*, max_length_s: float) -> GenerationControls:
 
 def _results_section() -> ResultsSection:
     gr.Markdown("### 3 · Watch and listen")
+    # The summary comes first and the players stay hidden until there is music: before that,
+    # one line of text instead of empty boxes.
+    figures = gr.Markdown(page.RESULTS_PLACEHOLDER, elem_id="results-summary")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
-            video = gr.Video(label="Your dance with its new music", height=420)
+            video = gr.Video(label="Your dance with its new music", height=420, visible=False)
         with gr.Column(scale=1):
-            figures = gr.Markdown("*Generate to hear the music and see how it lines up.*")
-            audio = gr.Audio(label="The music alone", type="filepath", interactive=False)
-            files = gr.File(label="Downloads", file_count="multiple", interactive=False)
+            audio = gr.Audio(
+                label="The music alone", type="filepath", interactive=False, visible=False
+            )
+            files = gr.File(
+                label="Downloads", file_count="multiple", interactive=False, visible=False
+            )
     alignment = gr.Image(
         label="Beat alignment: visual beats vs detected music beats", type="filepath",
-        interactive=False, show_label=False, height=260,
+        interactive=False, show_label=False, height=260, visible=False,
     )  # fmt: skip
     return ResultsSection(
         video=video, audio=audio, files=files, alignment=alignment, figures=figures
@@ -389,6 +433,16 @@ def _results_section() -> ResultsSection:
 
 # --------------------------------------------------------------------------------------------
 # events
+
+
+def _show_many(n: int) -> Callable[[], tuple]:
+    """A handler revealing ``n`` components once they hold a result: a step of its own, so
+    the API's answers stay plain values rather than visibility updates."""
+
+    def show_results() -> tuple:
+        return tuple(gr.update(visible=True) for _ in range(n))
+
+    return show_results
 
 
 def _analysis_outputs(
@@ -401,9 +455,18 @@ def _analysis_outputs(
 def _wire_analysis(
     dance: DanceSection, outputs: list[gr.components.Component], *, concurrency: int
 ) -> None:
-    dance.analyze.click(
+    # One progress bar, on the summary: on every output it was drawn five times over.
+    event = dance.analyze.click(
         analyze, dance.inputs, outputs, api_name="analyze", concurrency_id="analyze",
-        concurrency_limit=concurrency,
+        concurrency_limit=concurrency, show_progress_on=dance.summary,
+    )  # fmt: skip
+    event.success(
+        _show_many(2), None, [dance.preview, dance.rhythm_plot], api_visibility="private",
+        **_INSTANT,
+    )  # fmt: skip
+    event.failure(
+        cleared_analysis, None, outputs, api_name="clear_analysis",
+        api_visibility="undocumented", **_INSTANT,
     )  # fmt: skip
 
 
@@ -416,7 +479,7 @@ def _wire_generation(
     concurrency: int,
 ) -> None:
     c = controls
-    controls.generate.click(
+    event = controls.generate.click(
         generate,
         [*dance.inputs, prompt.prompt, prompt.genre, c.backbone, c.seed, c.length, c.guidance,
          c.zero_shot],
@@ -424,6 +487,13 @@ def _wire_generation(
         api_name="generate",
         concurrency_id="generate",
         concurrency_limit=concurrency,
+        show_progress_on=results.figures,
+    )  # fmt: skip
+    players = [results.video, results.audio, results.files, results.alignment]
+    event.success(_show_many(len(players)), None, players, api_visibility="private", **_INSTANT)
+    event.failure(
+        cleared_results, None, results.outputs, api_name="clear_results",
+        api_visibility="undocumented", **_INSTANT,
     )  # fmt: skip
 
 
@@ -446,6 +516,18 @@ def _wire_backbone(controls: GenerationControls) -> None:
     )  # fmt: skip
 
 
+def _wire_new_input(dance: DanceSection, outputs: list[gr.components.Component]) -> None:
+    """Results belong to the file they came from: an upload or a cleared input empties them,
+    and a video upload that is no usable video is refused at once."""
+    # Queued, unlike the other instant events: a refusal's pop-up travels on the queue's stream.
+    dance.video.upload(
+        check_video_upload, dance.video, [dance.video, *outputs], api_name="check_video",
+        api_visibility="undocumented", show_progress="hidden",
+    )  # fmt: skip
+    for event in (dance.video.clear, dance.keypoints.upload, dance.keypoints.clear):
+        event(new_input, None, outputs, api_visibility="private", **_INSTANT)
+
+
 def _wire_one_input(dance: DanceSection) -> None:
     """A video upload clears the keypoint file and the other way round."""
     dance.video.change(
@@ -458,30 +540,43 @@ def _wire_one_input(dance: DanceSection) -> None:
     )  # fmt: skip
 
 
-def _add_examples(dance: DanceSection, outputs: list[gr.components.Component]) -> None:
-    """The examples, under the input; added last because they need the outputs they fill."""
-    common = {"outputs": outputs, "run_on_click": True, "cache_examples": False}
+def _add_examples(
+    dance: DanceSection,
+    outputs: list[gr.components.Component],
+    *,
+    progress_on: gr.components.Component,
+) -> None:
+    """The examples, under the input; added last because they need the outputs they fill
+    (the analysis outputs, then the results they empty)."""
+    # The analysis is chained here rather than by run_on_click: that would draw the progress
+    # bar on every output instead of on ``progress_on`` only.
+    run = {"show_progress_on": progress_on, "api_visibility": "undocumented"}
+    shown = outputs[:1] + outputs[2:3]  # the pose check and the rhythm plot
     with dance.column:
         if EXAMPLE_VIDEO.is_file():
-            gr.Examples(
+            ex = gr.Examples(
                 [[str(EXAMPLE_VIDEO)]],
                 inputs=[dance.video],
-                fn=analyze_example_video,
+                outputs=outputs,
                 api_name="example_video",
                 elem_id="example-video",
                 label="Example video: a procedural dancer rendered by d2m (96 BPM)",
-                **common,
             )
+            done = ex.load_input_event.then(analyze_example_video, [dance.video], outputs, **run)
+            done.success(_show_many(2), None, shown, api_visibility="private", **_INSTANT)
         if EXAMPLE_KEYPOINTS.is_file():
-            gr.Examples(
+            ex = gr.Examples(
                 [[str(EXAMPLE_KEYPOINTS), "dance"]],
                 inputs=[dance.keypoints, dance.kp_key],
-                fn=analyze_example_keypoints,
+                outputs=outputs,
                 api_name="example_keypoints",
                 elem_id="example-keypoints",
                 label="Example keypoints: a procedural dance (112 BPM, 10 s)",
-                **common,
             )
+            done = ex.load_input_event.then(
+                analyze_example_keypoints, [dance.keypoints, dance.kp_key], outputs, **run
+            )
+            done.success(_show_many(2), None, shown, api_visibility="private", **_INSTANT)
 
 
 def build_demo(
@@ -505,13 +600,16 @@ def build_demo(
         controls = _generation_controls(max_length_s=float(max_video_s or limits.max_video_s))
         results = _results_section()
         analysis_outputs = _analysis_outputs(dance, prompt, controls)
+        every_output = [*analysis_outputs, *results.outputs]
         # The events' order is their order in the API listing: keep it.
         _wire_analysis(dance, analysis_outputs, concurrency=concurrency)
         _wire_generation(dance, prompt, controls, results, concurrency=concurrency)
         _wire_prompt(prompt)
         _wire_backbone(controls)
         _wire_one_input(dance)
-        _add_examples(dance, analysis_outputs)
+        _wire_new_input(dance, every_output)
+        # An example is a new dance too: its analysis also empties the previous music.
+        _add_examples(dance, every_output, progress_on=dance.summary)
     return demo
 
 
@@ -546,12 +644,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("--queue-size", type=int, default=32, help="waiting jobs before 'queue full'")
     ap.add_argument("--no-warmup", action="store_true", help="load the pose model on first use")
+    ap.add_argument(
+        "--download",
+        action="store_true",
+        help="download a neural backbone's missing model on first use (needs internet;"
+        " default: D2M_DOWNLOAD, else never)",
+    )
     return ap.parse_args(argv)
 
 
 def launch(args: argparse.Namespace, **kwargs: Any) -> gr.Blocks:
     """Configure the pipeline, build the page and start serving (blocking unless told not to)."""
     limits = pipeline.Limits(max_upload_mb=args.max_upload_mb, max_video_s=args.max_video_s)
+    if getattr(args, "download", False):
+        from d2m_core.backbones import download
+
+        download.allow()  # before the page lists the backbones: missing models become choices
     pipeline.set_pipeline(pipeline.Pipeline(limits=limits))
     if not args.no_warmup:
         # Import MediaPipe while the first visitor is still choosing a file.

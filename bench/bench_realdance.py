@@ -36,6 +36,7 @@ import numpy as np
 
 from d2m_core.dance.analysis import analyze_motion
 from d2m_core.dance.motion import Motion
+from d2m_core.errors import D2MError
 from d2m_core.metrics import visual
 from d2m_core.music.beats import beat_f_measure
 
@@ -208,7 +209,12 @@ def window_rows(clips: list[Clip], window_s: float) -> list[dict]:
         for s0 in window_starts(m.duration_s, window_s):
             a, b = int(round(s0 * m.fps)), int(round((s0 + window_s) * m.fps))
             sub = Motion(keypoints=m.keypoints[a:b], fps=m.fps, frame_size=m.frame_size)
-            est = analyze_motion(sub).tempo
+            try:
+                est = analyze_motion(sub).tempo
+            except D2MError:  # the main dancer is not in this window: no tempo, no confidence
+                rows.append({"clip": c.name, "start_s": s0, "bpm": float("nan"),
+                             "confidence": 0.0, "tempo_ok": False})  # fmt: skip
+                continue
             t0, t1 = s0 + c.offset_s, s0 + window_s + c.offset_s
             ok = False
             for ref in c.references.values():

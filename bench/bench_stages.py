@@ -2,14 +2,21 @@
 
 Run from the project root::
 
-    .venv/bin/python bench/bench_stages.py [--video V.mp4] [--repeat 3]
+    .venv/bin/python bench/bench_stages.py [--video V.mp4 ...] [--repeat 3] [--no-generation]
         [--backbone groove] [--backbone musicgen:model=debug] [--backbone musicgen:device=cuda]
 
-Stages, on one dance video (default: the shared 9.4 s UniAnimate clip):
+Video stages, per dance video (``--video``, repeatable; default: the shared 9.4 s UniAnimate and
+2 s AIST clips and, when present, the real phone-shaped clips ``realdance/vmd_input.mp4``,
+1080x1920 24 fps, and ``realdance/camp_dance1.mp4``, 540x960 50 fps; missing ones are skipped),
+in seconds and as a ratio to the video's duration (issue 14's target: decode + pose + rhythm
+<= 0.5x on 2 cores):
 
 - decode: every frame decoded at the pose resolution (:func:`d2m_core.io.video.iter_frames`);
 - pose: :func:`d2m_core.dance.pose.estimate_pose` minus decode (it decodes too);
 - rhythm: rhythm features + visual tempo and beats (:func:`d2m_core.dance.analysis.analyze_motion`);
+
+then, on the first video, per backbone (skipped with ``--no-generation``):
+
 - generation: the backbone's own time for 5.12 s of music (median of ``--repeat`` runs after one
   warm-up; the paper's "s/clip", measured on a GPU there);
 - measure: beat/tempo analysis of the generated music (:func:`generate_music` runs it);
@@ -42,6 +49,13 @@ from d2m_core.errors import D2MError  # noqa: E402
 from d2m_core.music.generate import generate_music  # noqa: E402
 
 CLIP_S = 5.12
+DATA = ROOT.parent / "shared" / "data"
+DEFAULT_VIDEOS = (
+    DATA / "videos" / "unianimate_dance_9s.mp4",
+    DATA / "videos" / "aist_clip_2s_a.mp4",
+    DATA / "realdance" / "vmd_input.mp4",
+    DATA / "realdance" / "camp_dance1.mp4",
+)
 PAPER_S_PER_CLIP = {  # Table 1, GPU
     "CMT": 6.44, "CDCD": 5.72, "LORIS": 21.2, "MDM": 3.71,
     "Ours (AudioLDM)": 14.82, "Ours (MusicGen)": 11.48, "Ours (Riffusion)": 8.49,
@@ -66,36 +80,51 @@ def _time(fn, *args, **kw) -> tuple[float, object]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
-        "--video", type=Path, default=ROOT.parent / "shared/data/videos/unianimate_dance_9s.mp4"
-    )
+        "--video", type=Path, action="append", default=[],
+        help="dance video (repeatable); default: the shared and real-dance clips listed above",
+    )  # fmt: skip
+    ap.add_argument("--no-generation", action="store_true", help="video stages only")
     ap.add_argument("--repeat", type=int, default=3, help="timed generations per backbone")
     ap.add_argument(
         "--backbone", action="append", default=[], metavar="NAME[:k=v,...]",
         help="backbone and its options (repeatable); default: every available one",
     )  # fmt: skip
     args = ap.parse_args()
-    if not args.video.is_file():
-        print(f"video not found: {args.video}; pass --video", file=sys.stderr)
+    videos = args.video or [v for v in DEFAULT_VIDEOS if v.is_file()]
+    missing = [v for v in videos if not v.is_file()]
+    if missing or not videos:
+        print(f"video not found: {missing or DEFAULT_VIDEOS}; pass --video", file=sys.stderr)
         return 2
 
     from d2m_core.dance.pose import _import_mediapipe, estimate_pose
     from d2m_core.io.video import iter_frames, mux_audio, probe_video
 
     _import_mediapipe()  # the one-off import is not a per-video cost
-    info = probe_video(args.video)
-    t_dec, n = _time(lambda: sum(1 for _ in iter_frames(args.video, max_side=640)))
-    t_pose_total, motion = _time(estimate_pose, args.video)
-    analyze_motion(motion)  # warm numba (librosa) once
-    t_rhythm, analysis = _time(analyze_motion, motion)
-    dur = motion.duration_s
+    print(f"cores: {os.cpu_count()}")
+    print("| video | size | fps | s | decode s | pose s | pose+decode s | rhythm s"
+          " | decode+pose+rhythm s | x duration |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    first = None
+    for video in videos:
+        info = probe_video(video)
+        t_dec, n = _time(lambda v=video: sum(1 for _ in iter_frames(v, max_side=640)))
+        t_pose_total, motion = _time(estimate_pose, video)
+        analyze_motion(motion)  # warm numba (librosa) once
+        t_rhythm, analysis = _time(analyze_motion, motion)
+        dur = motion.duration_s
+        total = t_pose_total + t_rhythm
+        print(
+            f"| {video.name} | {info.width}x{info.height} | {info.fps:.2f} | {dur:.2f}"
+            f" | {t_dec:.2f} | {t_pose_total - t_dec:.2f} | {t_pose_total:.2f} | {t_rhythm:.3f}"
+            f" | {total:.2f} | {total / dur:.2f} |"
+        )
+        if first is None:
+            first = (video, t_dec, t_pose_total, t_rhythm, analysis, dur)
+    if args.no_generation:
+        return 0
+    video, t_dec, t_pose_total, t_rhythm, analysis, dur = first
     scale = CLIP_S / dur
-    print(f"cores: {os.cpu_count()}; video {args.video.name}: {n} frames, {dur:.2f} s, "
-          f"{info.width}x{info.height}")  # fmt: skip
-    print(
-        f"decode {t_dec:.2f} s ({n / t_dec:.0f} frames/s), pose {t_pose_total - t_dec:.2f} s"
-        f" (+decode: {t_pose_total:.2f} s, {n / t_pose_total:.0f} frames/s),"
-        f" rhythm {t_rhythm:.3f} s"
-    )
+    print(f"\nbackbones on {video.name}:")
 
     if args.backbone:
         runs = [_parse_backbone(s) for s in args.backbone]
@@ -126,7 +155,7 @@ def main() -> int:
                 gens.append(res.seconds_to_generate)
                 measures.append(t_all - res.seconds_to_generate)
             out = Path(tmp) / f"{name}.mp4"
-            t_mux, _ = _time(mux_audio, args.video, res.audio, res.sample_rate, out)
+            t_mux, _ = _time(mux_audio, video, res.audio, res.sample_rate, out)
             gen, meas = statistics.median(gens), statistics.median(measures)
             video_part = (t_pose_total + t_rhythm) * scale
             label = name + (f" ({', '.join(f'{k}={v}' for k, v in opts.items())})" if opts else "")

@@ -16,6 +16,7 @@ D2M_MAX_VIDEO_S          Longest video the web app takes, seconds               
 D2M_<BACKBONE>_MODEL     The web app's model (hub id or folder) for a neural backbone  its own
 D2M_<BACKBONE>_ENCODER   The web app's trained dance encoder for a neural backbone     none
 D2M_DEVICE               Torch device for the web app's neural backbones               auto
+D2M_DOWNLOAD             1: fetch a missing neural model from the hub on first use     off
 D2M_SOUNDFONT            General MIDI ``.sf2`` file for the offline groove backbone    searched
 D2M_VGGISH_WEIGHTS       VGGish network weights for ``d2m evaluate`` (FAD)             searched
 D2M_VGGISH_PCA           VGGish PCA parameters for ``d2m evaluate``                    searched
@@ -39,6 +40,7 @@ __all__ = [
     "backbone_model",
     "backbone_model_var",
     "device",
+    "download",
     "host",
     "max_upload_mb",
     "max_video_s",
@@ -65,6 +67,15 @@ def _number(name: str, default: float) -> float:
         return float(raw) if raw else default
     except ValueError:
         raise D2MError(f"{name}={raw!r} is not a number") from None
+
+
+def _switch(name: str) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise D2MError(f"{name}={raw!r} is not a switch: use 1 or 0")
 
 
 def _whole_number(name: str, default: int) -> int:
@@ -162,6 +173,22 @@ def device() -> str | None:
     Default None: the backbone's choice (CUDA when present).
     """
     return _text("D2M_DEVICE")
+
+
+def download() -> bool:
+    """``D2M_DOWNLOAD``: ``1`` lets a neural backbone fetch its missing model on first use.
+
+    Only the files the backbone reads are downloaded, once, into the Hugging Face cache (a
+    Space without baked-in weights). ``1/true/yes/on`` turn it on, ``0/false/no/off`` off.
+    Default False: nothing is ever downloaded; ``d2m generate``, ``d2m train`` and ``app.py``
+    take ``--download`` instead.
+
+    Raises
+    ------
+    D2MError
+        Any other value.
+    """
+    return _switch("D2M_DOWNLOAD")
 
 
 # --------------------------------------------------------------------------------------------

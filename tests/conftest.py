@@ -174,3 +174,10 @@ def _burst_track(
 def clicks() -> Callable[..., np.ndarray]:
     """Factory: ``clicks(times_s, duration_s, sr=22050)`` -> a click track."""
     return _burst_track
+
+
+@pytest.fixture(autouse=True)
+def _never_download(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never fetch models: a ``D2M_DOWNLOAD=1`` in the developer's shell is ignored
+    (tests/backbones/test_download.py turns the option on against a fake hub)."""
+    monkeypatch.delenv("D2M_DOWNLOAD", raising=False)

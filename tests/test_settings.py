@@ -20,6 +20,7 @@ ALL_VARS = (
     "D2M_MUSICGEN_MODEL",
     "D2M_MUSICGEN_ENCODER",
     "D2M_DEVICE",
+    "D2M_DOWNLOAD",
     "D2M_SOUNDFONT",
     "D2M_VGGISH_WEIGHTS",
     "D2M_VGGISH_PCA",
@@ -42,6 +43,7 @@ def test_defaults(clean_env):
     assert settings.device() is None and settings.soundfont() is None
     assert settings.vggish_weights() is None and settings.vggish_pca() is None
     assert settings.mediapipe_logs() is False
+    assert settings.download() is False  # nothing is downloaded unless asked
 
 
 def test_values_are_read_when_asked(clean_env):
@@ -53,6 +55,7 @@ def test_values_are_read_when_asked(clean_env):
         "D2M_MUSICGEN_MODEL": "/models/mg",
         "D2M_MUSICGEN_ENCODER": "/data/enc",
         "D2M_DEVICE": "cuda:1",
+        "D2M_DOWNLOAD": "1",
         "D2M_SOUNDFONT": "/sf/gm.sf2",
         "D2M_VGGISH_WEIGHTS": "hf://o/r/vggish.pth",
         "D2M_VGGISH_PCA": "/w/pca.pth",
@@ -69,6 +72,7 @@ def test_values_are_read_when_asked(clean_env):
     assert settings.vggish_weights() == "hf://o/r/vggish.pth"
     assert settings.vggish_pca() == "/w/pca.pth"
     assert settings.mediapipe_logs() is True
+    assert settings.download() is True
 
 
 def test_empty_means_unset(clean_env):
@@ -84,6 +88,15 @@ def test_bad_numbers_name_the_variable(clean_env):
     clean_env.setenv("D2M_PORT", "80.5")
     with pytest.raises(D2MError, match="D2M_PORT"):
         settings.port()
+
+
+def test_download_is_a_switch(clean_env):
+    for raw, on in (("1", True), (" Yes ", True), ("on", True), ("0", False), ("off", False)):
+        clean_env.setenv("D2M_DOWNLOAD", raw)
+        assert settings.download() is on, raw
+    clean_env.setenv("D2M_DOWNLOAD", "sometimes")
+    with pytest.raises(D2MError, match="D2M_DOWNLOAD='sometimes' is not a switch"):
+        settings.download()
 
 
 def test_variable_names():

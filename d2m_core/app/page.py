@@ -11,11 +11,14 @@ import html
 import re
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from d2m_core import settings
 from d2m_core.app.pipeline import AUTO_GENRE, AnalyzeOutput, GenerateOutput, backbone_settings
 from d2m_core.dance.tempo import pulse_words
 from d2m_core.errors import D2MError
 from d2m_core.io.keypoints import KEYPOINT_SUFFIXES
+from d2m_core.music.beats import BEAT_WINDOW_S
 from d2m_core.music.genres import GENRE_LABELS, GENRES
 from d2m_core.music.prompt import DEFAULT_PROMPT, DEFAULT_WORD_BANK, MAX_PROMPT_CHARS, parse_prompt
 
@@ -23,12 +26,21 @@ if TYPE_CHECKING:
     from d2m_core.backbones.base import BackboneInfo
 
 __all__ = [
+    "ADVANCED_LABEL",
+    "ANALYSIS_PLACEHOLDER",
     "BACKBONE_HINT",
+    "GENRE_MENU_LABEL",
+    "HIT_WINDOW_S",
     "INTRO",
+    "PROMPT_LABEL",
+    "RESULTS_PLACEHOLDER",
+    "UPLOAD_REFUSED_TITLE",
     "USER_ERROR_TITLE",
+    "WORD_BANK_TITLE",
     "analysis_markdown",
     "backbone_choices",
     "backbone_note_html",
+    "beats_hit",
     "bug_message",
     "check_prompt",
     "chip_word",
@@ -38,25 +50,45 @@ __all__ = [
     "insert_word",
     "keypoint_suffixes",
     "length_label",
+    "length_label_default",
     "pick_input",
     "unavailable_backbones_note",
+    "upload_refusal",
     "user_message",
     "word_bank",
+    "word_bank_label",
     "zero_shot_state",
 ]
 
 INTRO = """
 # d2m · music for dance videos
 **1.** Upload a dance video (or a keypoint file), or click an example: d2m finds the dancer's
-pose and the visual beats of the moves. **2.** Edit the prompt around `@` (the genre) and `*`
-(the dance's rhythm). **3.** Generate: your video plays with new music whose beats land on the
-moves. Re-generating reuses the analysis, so new prompts and seeds take a second or two.
+pose and the visual beats of the moves. **2.** Edit the prompt around `@` (the dance style) and
+`*` (the dance's rhythm). **3.** Generate: your video plays with new music whose beats land on
+the moves. Re-generating reuses the analysis (no new pose pass), so a new prompt or seed takes
+a few seconds.
 """
 
 #: The backbone menu's hint, shown when some backbone cannot run here.
-BACKBONE_HINT = "groove runs offline; neural ones need their weights (see below)"
+BACKBONE_HINT = "groove runs offline; others need their weights (see Advanced / more models)"
+#: Title of the closed section holding the rarely needed controls and the model set-up notes.
+ADVANCED_LABEL = "Advanced / more models"
 #: Title of the pop-up showing a user error.
 USER_ERROR_TITLE = "Cannot do that"
+#: Title of the pop-up refusing an upload.
+UPLOAD_REFUSED_TITLE = "Cannot use this file"
+#: What the analysis summary says before there is an analysis.
+ANALYSIS_PLACEHOLDER = "*Analyse a dance to see its tempo and suggested dance style.*"
+#: What the results say before there is music.
+RESULTS_PLACEHOLDER = "*Generate to hear the music and see how it lines up with the moves.*"
+#: The prompt box's label: what the two pseudo-words stand for.
+PROMPT_LABEL = "Prompt: @ = the dance style, * = the dance's rhythm"
+#: The ``@`` menu's label before a style is suggested.
+GENRE_MENU_LABEL = "Dance style for @"
+#: The word bank's title: its words describe the music, not the dance.
+WORD_BANK_TITLE = "Music words: click one to add it to the prompt"
+#: Hit window for "beats hit", seconds (the beat F-measure's, so both count the same hits).
+HIT_WINDOW_S = BEAT_WINDOW_S
 
 
 # --------------------------------------------------------------------------------------------
@@ -66,6 +98,11 @@ USER_ERROR_TITLE = "Cannot do that"
 def user_message(text: str) -> str:
     """A user error or warning as pop-up text (the page renders HTML: file names are escaped)."""
     return html.escape(text)
+
+
+def upload_refusal(text: str) -> str:
+    """A refused upload's pop-up: the reason without the decoder's own words in brackets."""
+    return user_message(re.sub(r" as a video \([^)]*\)", " as a video", text))
 
 
 def bug_message(exc: Exception) -> str:
@@ -93,7 +130,7 @@ def analysis_markdown(out: AnalyzeOutput) -> str:
         [
             f"**Tempo** {tempo}, {len(s['visual_beats_s'])} visual beats,"
             f" {len(s['rhythm_peaks_s'])} rhythm peaks",
-            f"**Suggested genre for @:** {label} ({others})",
+            f"**Suggested dance style for @:** {label} ({others})",
             f"**Dancer found** in {s['frames_with_person']} of {frames} frames"
             f" ({s['frames_with_person'] / frames:.0%}); {s['duration_s']:.1f} s"
             f" at {s['fps']:.3g} fps",
@@ -117,28 +154,74 @@ def _zero_shot_lines(report: dict) -> list[str]:
     return lines
 
 
+def beats_hit(
+    dance_beats_s: Any, music_beats_s: Any, *, window_s: float = HIT_WINDOW_S
+) -> tuple[int, int]:
+    """``(hit, total)``: how many of the dance's beats have a music beat within ``window_s``.
+
+    The same rule as the alignment figure's green and red marks, so the words and the picture
+    agree.
+    """
+    dance = np.asarray(dance_beats_s, dtype=np.float64).ravel()
+    music = np.asarray(music_beats_s, dtype=np.float64).ravel()
+    if dance.size == 0 or music.size == 0:
+        return 0, int(dance.size)
+    nearest = np.abs(dance[:, None] - music[None, :]).min(axis=1)
+    return int((nearest <= window_s + 1e-9).sum()), int(dance.size)
+
+
+def _scores_in_words(out: GenerateOutput) -> str:
+    hit, total = beats_hit(out.result.analysis.tempo.beats_s, out.result.alignment.music_beats_s)
+    if total == 0:
+        return "**No steady beat in the dance** to line the music up with"
+    return (
+        f"**{hit} of {total} beats hit**: the music has a beat within"
+        f" {HIT_WINDOW_S * 1e3:.0f} ms of {hit / total:.0%} of the dance's beats"
+    )
+
+
+def _paper_scores_html(r: dict) -> str:
+    """The paper's metrics, folded away: researchers open them, others need not."""
+    rows = [
+        f"<b>Beat F-measure</b> {r['beat_f_measure']:.2f}: music beats vs the dance's visual"
+        f" beats, ±{HIT_WINDOW_S * 1e3:.0f} ms",
+        f"<b>BCS</b> {r['bcs_0.2s']:.2f} · <b>BHS</b> {r['bhs_0.2s']:.2f} ·"
+        f" <b>F1</b> {r['f1_0.2s']:.2f}: music onsets vs visual beats in 0.2 s bins",
+    ]
+    return (
+        "<details><summary>Scores for researchers (the paper's metrics)</summary>"
+        + "<br>".join(rows)
+        + "</details>"
+    )
+
+
 def generation_markdown(out: GenerateOutput) -> str:
-    """The generation summary: beat alignment scores, what was generated, how long it took."""
+    """The generation summary: beats hit in words, what was generated, how long it took, and
+    the paper's metrics in a closed details view."""
     r = out.report
     how = " (suggested)" if r["genre_is_suggestion"] else ""
     reuse = "analysis reused, no pose pass" if out.analysis_cached else "analysed first"
     return "  \n".join(
         [
-            f"**Beat F-measure** {r['beat_f_measure']:.2f} (music beats vs visual beats, ±70 ms)",
-            f"**BCS** {r['bcs_0.2s']:.2f} · **BHS** {r['bhs_0.2s']:.2f} ·"
-            f" **F1** {r['f1_0.2s']:.2f} (onsets in 0.2 s bins, the paper's metrics)",
-            f"Music {r['music_tempo_bpm']:.1f} BPM for a {r['tempo_bpm']:.1f} BPM dance ·"
-            f" genre {r['genre_label']}{how} · {r['backbone']} backbone, seed {r['seed']}",
+            _scores_in_words(out),
+            f"Music at {r['music_tempo_bpm']:.0f} BPM for a {r['tempo_bpm']:.0f} BPM dance ·"
+            f" dance style {r['genre_label']}{how} · {r['backbone']} backbone, seed {r['seed']}",
             *_zero_shot_lines(r),
             f"<small>music in {r['seconds_to_generate']:.1f} s, all files in"
             f" {out.seconds:.1f} s ({reuse})</small>",
+            _paper_scores_html(r),
         ]
     )
 
 
 def genre_label(suggested: str) -> str:
-    """The genre menu's label once a genre is suggested."""
-    return f"Genre for @ (suggested: {GENRE_LABELS[suggested]})"
+    """The dance style menu's label once a style is suggested."""
+    return f"{GENRE_MENU_LABEL} (suggested: {GENRE_LABELS[suggested]})"
+
+
+def length_label_default() -> str:
+    """The music length slider's label before the dance's length is known."""
+    return "Music length, s (0 = the dance's length)"
 
 
 def length_label(duration_s: float) -> str:
@@ -197,6 +280,12 @@ def word_bank() -> dict[str, list[str]]:
     return {k: list(v) for k, v in DEFAULT_WORD_BANK.items()}
 
 
+def word_bank_label(category: str) -> str:
+    """A word-bank category as the page names it: its genres are music genres, not the dance
+    styles that ``@`` stands for."""
+    return "music genres" if category == "genres" else category
+
+
 def chip_word(sample: list | str | None) -> str:
     """The word of a clicked word-bank chip (a sample row, or the word itself)."""
     word = sample[0] if isinstance(sample, (list, tuple)) and sample else sample
@@ -222,15 +311,21 @@ def check_prompt(prompt: str | None) -> str:
     text = " ".join((prompt or "").split())
     if not text:
         return f"⚠ The prompt is empty: try `{DEFAULT_PROMPT}`."
+    if len(text) > MAX_PROMPT_CHARS:
+        # The box takes a long paste whole, so this line is where the user learns the limit.
+        return (
+            f"✗ Too long: {len(text)} characters, at most {MAX_PROMPT_CHARS}."
+            " Shorten it: Generate refuses it as it is."
+        )
     try:
         p = parse_prompt(text)
     except D2MError as e:
         return f"✗ {e}"
     marks = [
         "`*` rhythm ✓" if p.has_rhythm else "`*` rhythm missing",
-        "`@` genre ✓" if p.has_genre else "no `@` (genre word not used)",
+        "`@` dance style ✓" if p.has_genre else "no `@` (dance style not used)",
     ]
-    known = [f"{w} ({cat})" for cat, ws in p.known.items() for w in ws]
+    known = [f"{w} ({word_bank_label(cat)})" for cat, ws in p.known.items() for w in ws]
     if known:
         marks.append("understood: " + ", ".join(known))
     lines = [("✓ " if p.has_rhythm else "⚠ ") + " · ".join(marks)]

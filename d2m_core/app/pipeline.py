@@ -284,6 +284,23 @@ def _analysis_warnings(analysis: Analysis, summary: dict) -> list[str]:
     return warnings
 
 
+def _result_tag(
+    analysis_key: str,
+    prompt: str,
+    backbone: str,
+    options: dict,
+    duration_s: float | None,
+    zero_shot: bool,
+) -> str:
+    """Six hex digits naming one generation's settings: two different results that share a
+    dance, genre and seed (another prompt, length, backbone option) still get their own
+    file names, and a download says which request it came from."""
+    h = hashlib.blake2b(digest_size=3)
+    parts = (analysis_key, prompt, backbone, sorted(options.items()), duration_s, zero_shot)
+    h.update(repr(parts).encode())
+    return h.hexdigest()
+
+
 @dataclass
 class _Entry:
     key: str
@@ -373,6 +390,28 @@ class Pipeline:
             self._warm = True
 
     # -- analysis ------------------------------------------------------------------------------
+
+    def check_upload(self, path: str | Path | None) -> None:
+        """Refuse an upload at once if it is not a video this demo can take.
+
+        Cheaper than an analysis (no frame is decoded beyond the container's packets), so the
+        app can check a file as soon as it arrives instead of after Analyse.
+
+        Raises
+        ------
+        D2MError
+            Missing, too large, not a decodable video, or longer than the limit.
+        """
+        if path is None or str(path).strip() == "":
+            return
+        p = Path(path)
+        if not p.is_file():
+            raise D2MError(f"file not found: {p.name}; upload it again")
+        _check_size(p, self.limits)
+        from d2m_core.io.video import probe_video
+
+        info = probe_video(p)
+        _check_duration(p.name, info.duration_s, self.limits)
 
     def analyze(
         self,
@@ -510,7 +549,8 @@ class Pipeline:
             base = self._bg.submit(_transcode, p, folder / "video.mp4", info.fps)
 
         def pose_progress(f: float, msg: str) -> None:
-            report(0.05 + 0.8 * f, f"finding the dancer's pose ({f:.0%})")
+            # The bar shows the share done: a percentage in the text too would be a second one.
+            report(0.05 + 0.8 * f, "finding the dancer's pose")
 
         analysis = analyze(p, progress=pose_progress)
         report(0.88, "drawing the skeleton check")
@@ -595,7 +635,8 @@ class Pipeline:
         )
         report(0.8, "writing the video with its new soundtrack")
         out_dir = self._output_dir()
-        files = self._write_outputs(entry, Path(path), result, out_dir)  # type: ignore[arg-type]
+        tag = _result_tag(entry.key, parsed.text, backbone, options, duration_s, zero_shot)
+        files = self._write_outputs(entry, Path(path), result, out_dir, tag)  # type: ignore[arg-type]
         with self._lock:
             self.stats["generations"] += 1
         report(1.0, "done")
@@ -619,13 +660,16 @@ class Pipeline:
         )
 
     def _write_outputs(
-        self, entry: _Entry, path: Path, result: GenerationResult, out_dir: Path
+        self, entry: _Entry, path: Path, result: GenerationResult, out_dir: Path, tag: str
     ) -> dict[str, Path]:
         from d2m_core.io.audio import write_wav
         from d2m_core.io.video import mux_audio
         from d2m_core.music.generate import alignment_plot
 
-        stem = f"{_safe_stem(path)}_d2m_{result.genre}_seed{result.seed}"
+        stem = (
+            f"{_safe_stem(path)}_d2m_{result.genre}_{_safe_stem(Path(result.backbone))}"
+            f"_seed{result.seed}_{tag}"
+        )
         base = entry.base_video.result() if entry.base_video is not None else path
         video = mux_audio(base, result.audio, result.sample_rate, out_dir / f"{stem}.mp4")
         wav = write_wav(out_dir / f"{stem}.wav", result.audio, result.sample_rate)

@@ -29,24 +29,34 @@ class Availability:
         One line: what is wrong and how to fix it, or what will run (``ready``, a folder).
     missing_model : str or None
         The Hugging Face id whose weights are not (fully) in the local cache; set exactly when
-        that is the reason, so callers can offer the download without parsing ``reason``.
+        that is the reason it cannot run (``ok`` False), or what will be downloaded on first
+        use (``ok`` True: downloads allowed, :mod:`d2m_core.backbones.download`), so callers
+        can offer the download without parsing ``reason``.
     download_command : str or None
         The shell command that fetches ``missing_model`` (needs internet).
+    download_patterns : tuple of str
+        Glob patterns of the files of ``missing_model`` the backbone reads: what a download
+        on first use fetches (empty when nothing is missing).
     """
 
     ok: bool
     reason: str
     missing_model: str | None = None
     download_command: str | None = None
+    download_patterns: tuple[str, ...] = ()
 
     @classmethod
-    def not_cached(cls, model: str, reason: str) -> Availability:
-        """Hugging Face id ``model`` is not (fully) in the local cache, for ``reason``."""
+    def not_cached(
+        cls, model: str, reason: str, *, patterns: tuple[str, ...] = (), ok: bool = False
+    ) -> Availability:
+        """Hugging Face id ``model`` is not (fully) in the local cache, for ``reason``
+        (``ok``: it will be downloaded on first use; ``patterns``: the files to fetch)."""
         return cls(
-            ok=False,
+            ok=ok,
             reason=reason,
             missing_model=model,
-            download_command=f"huggingface-cli download {model}",
+            download_command=f"hf download {model}",
+            download_patterns=tuple(patterns),
         )
 
 

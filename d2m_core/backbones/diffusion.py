@@ -1,6 +1,7 @@
 """What the latent-diffusion backbones (AudioLDM, Riffusion) share.
 
-- Finding a diffusers pipeline on this machine without downloading (:func:`pipeline_availability`)
+- Finding a diffusers pipeline on this machine without downloading (:func:`pipeline_availability`;
+  :func:`pipeline_patterns`, the files a download on first use fetches when the user allows it)
   and its loaded components (:class:`LoadedPipeline`).
 - The inversion training loss of latent diffusion (paper Eq. 2, :func:`noise_prediction_loss`).
 - A denoising loop with classifier-free guidance and an optional *known* stretch of latents
@@ -53,8 +54,9 @@ UnetFn = Callable[["torch.Tensor", "torch.Tensor", Any], "torch.Tensor"]
 def pipeline_availability(
     model: str, *, family: str, components: tuple[str, ...], cache_dir: str | Path | None = None
 ) -> Availability:
-    """Whether a diffusers pipeline can be loaded here without any download
-    (:func:`~d2m_core.backbones.encoded.find_model`).
+    """Whether a diffusers pipeline can be loaded here without any download, or will be
+    downloaded on first use when allowed (:func:`~d2m_core.backbones.encoded.find_model`, the
+    files of :func:`pipeline_patterns`).
 
     Parameters
     ----------
@@ -74,8 +76,27 @@ def pipeline_availability(
         folder=f"a saved {family} pipeline (model_index.json and its component folders)",
         check_folder=functools.partial(_pipeline_folder_gap, family=family, components=components),
         check_cache=functools.partial(_pipeline_cache_gap, components=components),
+        download_patterns=pipeline_patterns(components),
         cache_dir=cache_dir,
     )
+
+
+def pipeline_patterns(components: tuple[str, ...]) -> tuple[str, ...]:
+    """The files of a diffusers pipeline repository that d2m reads (glob patterns).
+
+    ``model_index.json``; each component folder's configs and weights (safetensors or ``.bin``,
+    one of them is fetched); the ``tokenizer`` and ``scheduler`` folders whole. Not the
+    pipeline's other folders (safety checker, feature extractor) nor single-file checkpoints
+    (``*.ckpt``) at the top.
+
+    Parameters
+    ----------
+    components : tuple of str
+        The component folders the backbone loads (``unet``, ``vae``, ...).
+    """
+    kinds = ("*.json", "*.safetensors", "*.bin")
+    per_component = (f"{c}/{kind}" for c in components for kind in kinds)
+    return ("model_index.json", *per_component, "tokenizer/*", "scheduler/*")
 
 
 def _pipeline_folder_gap(p: Path, *, family: str, components: tuple[str, ...]) -> str | None:

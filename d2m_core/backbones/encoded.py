@@ -6,7 +6,8 @@ text-to-music model that only takes prompts without them (``d2m generate --zero-
 them out). Shared here:
 
 - Finding a model on this machine without downloading (:func:`find_model`: ``debug``, a local
-  folder or the local Hugging Face cache, with the backbone's own file checks; torch-free).
+  folder or the local Hugging Face cache, with the backbone's own file checks; torch-free), or
+  one to download on first use when the user allows it (:mod:`d2m_core.backbones.download`).
 - :class:`EncodedBackbone`, their base class: :meth:`~EncodedBackbone.availability` (the model,
   the encoder checkpoint and its backbone), choosing the model and loading the checkpoint for
   the backbone's text conditioner, the plain-prompt check, the encoders' embeddings of a
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from d2m_core.backbones import download
 from d2m_core.backbones.base import Availability, Backbone
 from d2m_core.dance.analysis import Analysis
 from d2m_core.dance.rhythm import RhythmFeatures
@@ -83,7 +85,7 @@ def download_hint(model: str, *, family: str, folder: str) -> str:
     """
     return (
         f"{family} model '{model}' is not on this machine: download it once with"
-        f" `huggingface-cli download {model}` (needs internet), or pass --model with a folder"
+        f" `hf download {model}` (needs internet), or pass --model with a folder"
         f" holding {folder}"
     )
 
@@ -103,13 +105,17 @@ def find_model(
     folder: str,
     check_folder: FolderCheck,
     check_cache: CacheCheck,
+    download_patterns: tuple[str, ...] = (),
     cache_dir: str | Path | None = None,
 ) -> Availability:
-    """Whether ``model`` can be loaded here without any download.
+    """Whether ``model`` can be loaded here without any download, or will be downloaded on
+    first use.
 
     The steps every neural backbone shares: ``debug`` is always here, a folder is checked by
     ``check_folder``, a path-like name that is no folder is not found, and a Hugging Face id
-    is looked up in the local cache only and checked by ``check_cache``.
+    is looked up in the local cache only and checked by ``check_cache``. An id missing from
+    the cache is available only when downloads are allowed
+    (:func:`d2m_core.backbones.download.allowed`; off by default), to be fetched on first use.
 
     Parameters
     ----------
@@ -121,14 +127,16 @@ def find_model(
         What a local ``--model`` folder must hold, for the download hint.
     check_folder, check_cache : callable
         The backbone's file checks (:data:`FolderCheck`, :data:`CacheCheck`).
+    download_patterns : tuple of str
+        Glob patterns of the repository files the backbone reads: what a download fetches.
     cache_dir : str or Path, optional
         Hugging Face hub cache (default: ``HF_HUB_CACHE``).
 
     Returns
     -------
     Availability
-        Ready or not, a one-line reason / how to get it, and the id to download when its
-        files are not (all) in the cache.
+        Ready or not, a one-line reason / how to get it, and the id to download (with its
+        patterns) when its files are not (all) in the cache.
     """
     if model == DEBUG_MODEL:
         return Availability(ok=True, reason=f"tiny random {family} (debug)")
@@ -140,8 +148,10 @@ def find_model(
         return Availability(ok=False, reason=f"model folder {p} not found")
     gap = check_cache(model, functools.partial(hub_cached, model, cache_dir=cache_dir))
     if gap is not None:
-        hint = download_hint(model, family=family, folder=folder)
-        return Availability.not_cached(model, gap + hint)
+        hint = gap + download_hint(model, family=family, folder=folder)
+        if download.allowed():
+            return download.pending(model, family=family, patterns=download_patterns, hint=hint)
+        return Availability.not_cached(model, hint, patterns=download_patterns)
     return Availability(ok=True, reason=f"{model} (Hugging Face cache)")
 
 

@@ -1,7 +1,8 @@
 """The generation skeleton the neural backbones (MusicGen, AudioLDM, Riffusion) share.
 
 - :func:`load_model`: a backbone's networks, loaded once per process, device and precision
-  without downloading; each backbone supplies its own steps as a :class:`LoadedModel`.
+  without downloading (unless the user allows a download on first use); each backbone
+  supplies its own steps as a :class:`LoadedModel`.
   :func:`open_model` adds the model's calls and text conditioner, which both generation and
   inversion training (:class:`ModelAdapter`) start from.
 - :func:`overlap_share`, :func:`denoising_steps`, :func:`check_duration`: the parameter
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 
+from d2m_core.backbones import download
 from d2m_core.backbones.base import Availability, GenerationRequest, Progress
 from d2m_core.backbones.encoded import DEBUG_MODEL, EncodedBackbone, window_plan
 from d2m_core.errors import D2MError
@@ -116,7 +118,9 @@ _LOAD_LOCK = threading.Lock()
 
 
 def load_model(kind: type[L], model: str, *, device: str = "cpu", half: bool = False) -> L:
-    """Load (once per process, device and precision) a backbone's model without downloading.
+    """Load (once per process, device and precision) a backbone's model without downloading,
+    unless downloads are allowed and it is missing (:func:`d2m_core.backbones.download.ensure`
+    fetches it into the Hugging Face cache first).
 
     Parameters
     ----------
@@ -132,8 +136,8 @@ def load_model(kind: type[L], model: str, *, device: str = "cpu", half: bool = F
     Raises
     ------
     D2MError
-        Not on this machine (the message says how to download it), not a model of this
-        backbone, or unreadable.
+        Not on this machine (the message says how to download it), a failed download, not a
+        model of this backbone, or unreadable.
     """
     with _LOAD_LOCK:
         return _load_cached(kind, str(model), str(device), bool(half))
@@ -158,9 +162,7 @@ def _build_debug(kind: type[L]) -> L:
 
 
 def _read_checked(kind: type[L], model: str) -> L:
-    avail = kind.availability(model)
-    if not avail.ok:
-        raise D2MError(avail.reason)
+    download.ensure(model, family=kind.family, check=kind.availability)
     try:
         return kind.read(model)
     except D2MError:
@@ -181,9 +183,23 @@ def open_model(
 
 
 def model_ref(model: str) -> str:
-    """What ``from_pretrained`` should get: the expanded folder, or the id."""
+    """What ``from_pretrained`` should get: the expanded folder, or for a Hugging Face id its
+    snapshot folder in the local cache (the id itself when there is none).
+
+    A cached id is read as a folder because that is the one path every loader handles alike:
+    transformers' ``AutoTokenizer`` looks for a model config beside a pipeline's ``tokenizer/``
+    sub-folder and fails on a cached id where it passes on a folder, and cache-only reads by id
+    still ask the hub for request headers.
+    """
     p = Path(model).expanduser()
-    return str(p) if p.is_dir() else model
+    if p.is_dir():
+        return str(p)
+    from huggingface_hub import snapshot_download
+
+    try:
+        return str(snapshot_download(model, local_files_only=True))
+    except Exception:  # noqa: BLE001 - not cached or malformed: the loaders say what is missing
+        return model
 
 
 # --- inversion training --------------------------------------------------------------------------

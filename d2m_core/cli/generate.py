@@ -60,6 +60,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="diffusion steps (AudioLDM, Riffusion)")
     p.add_argument("--device", help="torch device for neural backbones (default: cuda if present)")
     p.add_argument(
+        "--download",
+        action="store_true",
+        help="neural backbones: download a model missing from the Hugging Face cache on first"
+        " use, only the files d2m reads (needs internet; default: D2M_DOWNLOAD, else never)",
+    )
+    p.add_argument(
         "--zero-shot",
         action="store_true",
         help="no encoders: write the genre and tempo into the prompt, generate, then warp the"
@@ -89,6 +95,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.output.suffix.lower() not in (".wav", ".mp4"):
         raise D2MError(f"-o must end in .wav or .mp4, got '{args.output.name}'")
+    if args.download:
+        from d2m_core.backbones import download
+
+        download.allow()
     overrides = beat_overrides_from_args(args)  # before the analysis: bad flags fail fast
     analysis = apply_overrides(
         analyze(args.input, key=args.key, fps=args.fps, view=args.view), overrides

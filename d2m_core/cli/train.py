@@ -52,6 +52,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         " model); default: facebook/musicgen-small, cvssp/audioldm-s-full-v2 or"
         " riffusion/riffusion-model-v1",
     )
+    g.add_argument(
+        "--download",
+        action="store_true",
+        help="download the model on first use if it is missing from the Hugging Face cache,"
+        " only the files d2m reads (needs internet; default: D2M_DOWNLOAD, else never)",
+    )
     g.add_argument("--data", type=Path, required=True, help="data folder (manifest.csv or AIST++)")
     g.add_argument("--out", type=Path, required=True, help="output folder")
     g.add_argument("--layout", choices=("auto", "manifest", "aist"), default="auto")
@@ -115,6 +121,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from d2m_core.backbones.base import backbone_class
     from d2m_core.training.loop import TrainConfig, train
 
+    if args.download:
+        from d2m_core.backbones import download
+
+        download.allow()
     d = BACKBONE_DEFAULTS[args.backbone]
     cfg = TrainConfig(
         data=args.data,

@@ -5,8 +5,10 @@ pose model found that ships its weights inside the wheel; complexities 0 and 2 d
 weights at run time, so they are not offered. Its 33 BlazePose landmarks are mapped to COCO-17.
 
 Pipeline of :func:`estimate_pose`: decode downscaled frames (a background thread overlaps
-decoding with inference) -> MediaPipe in video (tracking) mode -> keep one dancer (identity
-switches are cut out) -> fill gaps -> resample onto a uniform time grid -> light smoothing.
+decoding with inference; video above 48 fps is analysed at half its rate or less) -> MediaPipe
+in video (tracking) mode, one tracker per CPU core on consecutive parts of the video, cross-faded
+at the seams -> keep one dancer (identity switches are cut out) -> fill gaps -> resample onto a
+uniform time grid -> light smoothing.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import queue
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +26,7 @@ import numpy as np
 from d2m_core import settings
 from d2m_core.dance.motion import Motion
 from d2m_core.errors import D2MError
-from d2m_core.io.video import iter_frames, probe_video
+from d2m_core.io.video import VideoInfo, iter_frames, probe_video
 
 __all__ = ["BLAZEPOSE_TO_COCO17", "estimate_pose", "estimate_pose_image"]
 
@@ -54,6 +56,28 @@ _SMOOTH_SPAN_S = 0.09
 _SMOOTH_ORDER = 2
 
 _COCO_TORSO = (5, 6, 11, 12)  # shoulders, hips (COCO indices)
+
+#: Video above twice this rate is analysed at an integer fraction of its rate, never below it
+#: (50 fps -> 25, 60 -> 30, 120 -> 24); the keypoints are interpolated back to the video's rate.
+#: Pose costs ~20 ms a frame whatever the rate, and on the real-dance benchmark the 50 fps clip
+#: keeps its tempo and beat F at 25 fps, while halving 24-30 fps clips loses beats.
+MIN_POSE_FPS = 24.0
+
+#: Parallel pose: each worker tracks its own consecutive part of the video with its own decoder
+#: and MediaPipe graph (the graph releases the GIL). Parts are at least this long (s).
+_MIN_PART_S = 1.0
+_MAX_WORKERS = 4
+#: A later part's tracker starts this many pose frames before the earlier one stops (its first
+#: frame is a fresh detection); their keypoints are cross-faded there, so the seam has no step.
+_SEAM_FRAMES = 4
+#: With several people in view, a later part's tracker may pick someone else than the earlier
+#: part's; that part is then tracked again, its first frames showing only the area around the
+#: earlier tracker's dancer (box around the joints, grown by this fraction of its size).
+_GUIDE_FRAMES = 2
+_GUIDE_MARGIN = 0.3
+#: A part boundary moves to a keyframe this close (fraction of a part's length): its decoder
+#: then starts right there instead of decoding from the previous keyframe.
+_KEYFRAME_SNAP = 0.15
 
 ProgressFn = Callable[[float, str], None]
 
@@ -386,11 +410,225 @@ def _smooth(kp: np.ndarray, tracked: np.ndarray, fps: float) -> tuple[np.ndarray
     return out, f"savgol(window={win}, order={_SMOOTH_ORDER})"
 
 
+def _pose_step(fps: float) -> int:
+    """Analyse every ``step``-th frame: the largest step keeping >= :data:`MIN_POSE_FPS`."""
+    return max(1, int(fps // MIN_POSE_FPS))
+
+
+def default_workers() -> int:
+    """One pose tracker per CPU core this process may use, at most 4."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, _MAX_WORKERS))
+
+
+def _plan_parts(info: VideoInfo, *, workers: int, step: int) -> list[tuple[float, float | None]]:
+    """(start_s, end_s) of each worker's part; a part runs :data:`_SEAM_FRAMES` into the next."""
+    n = max(1, min(workers, int(info.duration_s // _MIN_PART_S)))
+    part_s = info.duration_s / n
+    starts = [0.0]
+    for i in range(1, n):
+        ideal = i * part_s
+        near = [k for k in info.keyframes_s if abs(k - ideal) <= _KEYFRAME_SNAP * part_s]
+        b = min(near, key=lambda k: abs(k - ideal)) if near else ideal
+        if b > starts[-1] + _MIN_PART_S / 2:
+            starts.append(b)
+    seam_s = _SEAM_FRAMES * step / info.fps
+    ends: list[float | None] = [b + seam_s for b in starts[1:]]
+    return list(zip(starts, ends + [None], strict=True))
+
+
+def _pose_part(
+    path: Path,
+    *,
+    part: tuple[float, float | None],
+    keep: Callable[[float], bool],
+    max_side: int,
+    size: tuple[int, int],
+    on_frame: Callable[[int], None],
+    stop: threading.Event,
+    guide: np.ndarray | None = None,
+    quiet_start: bool = False,
+) -> tuple[list[float], list[np.ndarray | None]]:
+    """Track the dancer through one part of the video; ``on_frame(frames done)`` after each.
+
+    ``guide``: a (17, 3) pose (original pixels) of the dancer to follow; the first frames show
+    only the area around it. ``quiet_start``: silence the graph's start-up logs here.
+    """
+    times: list[float] = []
+    raw: list[np.ndarray | None] = []
+    frames = _prefetch(
+        iter_frames(path, max_side=max_side, start_s=part[0], end_s=part[1], keep=keep)
+    )
+    pose = None
+    try:
+        for t, rgb in frames:
+            if stop.is_set():
+                break
+            if guide is not None and len(times) < _GUIDE_FRAMES:
+                rgb = _only_around(rgb, guide, size)
+            if quiet_start and len(times) < _QUIET_FRAMES:
+                with _quiet_native_stderr():
+                    if pose is None:
+                        pose = _new_pose(static=False)
+                    result = pose.process(rgb)
+            else:
+                if pose is None:
+                    pose = _new_pose(static=False)
+                result = pose.process(rgb)
+            times.append(t)
+            raw.append(_landmarks_coco(result, *size))
+            on_frame(len(times))
+    finally:
+        frames.close()  # stops the decoding thread
+        if pose is not None:
+            pose.close()
+    return times, raw
+
+
+def _only_around(rgb: np.ndarray, kp: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``rgb`` greyed outside the box around pose ``kp`` (in pixels of a ``size`` frame)."""
+    s = rgb.shape[1] / size[0]
+    lo, hi = kp[:, :2].min(0) * s, kp[:, :2].max(0) * s
+    pad = _GUIDE_MARGIN * (hi - lo).max()
+    x0, y0 = np.maximum(np.floor(lo - pad).astype(int), 0)
+    x1, y1 = np.ceil(hi + pad).astype(int)
+    out = np.full_like(rgb, 128)
+    out[y0:y1, x0:x1] = rgb[y0:y1, x0:x1]
+    return out
+
+
+def _same_dancer(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two poses of one frame are one person (torso centres within the identity gate)."""
+    (ca, sa), (cb, _) = _torso(a), _torso(b)
+    return float(np.linalg.norm(ca - cb)) <= _GATE_DIST * max(sa, 1e-6)
+
+
+def _seam(
+    a: tuple[list[float], list[np.ndarray | None]], b: tuple[list[float], list[np.ndarray | None]]
+) -> tuple[int, int]:
+    """Index in ``a`` of the first frame it shares with the later part ``b``, and how many."""
+    i0 = next((i for i, t in enumerate(a[0]) if t >= b[0][0] - 1e-6), len(a[0])) if b[0] else 0
+    return i0, min(len(a[0]) - i0, len(b[0]))
+
+
+def _guide_for(
+    a: tuple[list[float], list[np.ndarray | None]], b: tuple[list[float], list[np.ndarray | None]]
+) -> np.ndarray | None:
+    """The earlier part's dancer at the seam if the later part followed someone else, else None."""
+    i0, shared = _seam(a, b)
+    both = [(a[1][i0 + j], b[1][j]) for j in range(shared)]
+    both = [(x, y) for x, y in both if x is not None and y is not None]
+    if not both or _same_dancer(*both[-1]):
+        return None
+    return both[0][0]
+
+
+def _stitch(
+    parts: list[tuple[list[float], list[np.ndarray | None]]],
+) -> tuple[list[float], list[np.ndarray | None]]:
+    """Join consecutive parts, cross-fading the frames two trackers share at each seam.
+
+    Where only one tracker found the dancer, its pose is used; where they disagree on who the
+    dancer is (torso centres apart by more than the identity gate), the earlier one's.
+    """
+    times, raw = list(parts[0][0]), list(parts[0][1])
+    for t_b, raw_b in parts[1:]:
+        if not t_b:
+            continue
+        i0, shared = _seam((times, raw), (t_b, raw_b))
+        for j in range(shared):
+            a, b = raw[i0 + j], raw_b[j]
+            if a is None or b is None:
+                raw[i0 + j] = a if b is None else b
+                continue
+            if _same_dancer(a, b):
+                w = (j + 1) / (shared + 1)
+                raw[i0 + j] = ((1 - w) * a + w * b).astype(np.float32)
+        times.extend(t_b[shared:])
+        raw.extend(raw_b[shared:])
+    return times, raw
+
+
+def _track_video(
+    p: Path,
+    info: VideoInfo,
+    *,
+    step: int,
+    workers: int,
+    max_side: int,
+    report: ProgressFn,
+) -> tuple[list[float], list[np.ndarray | None]]:
+    """Run the pose trackers over the video's parts in parallel; frames in time order."""
+    parts = _plan_parts(info, workers=workers, step=step)
+    # The same frames in every part (and in the seams): a frame's index in the whole video.
+    keep = lambda t: int(round(t * info.fps)) % step == 0  # noqa: E731 - tiny local helper
+    events: queue.Queue = queue.Queue()
+    stop = threading.Event()
+    results: list = [None] * len(parts)
+
+    def run(i: int) -> None:
+        try:
+            results[i] = _pose_part(
+                p, part=parts[i], keep=keep, max_side=max_side, size=(info.width, info.height),
+                on_frame=lambda k: events.put(("frame", (i, k))), stop=stop,
+            )  # fmt: skip
+            events.put(("done", (i, 0)))
+        except BaseException as e:  # handed to the caller's thread, re-raised there
+            events.put(("error", e))
+
+    threads = [
+        threading.Thread(target=run, args=(i,), name=f"d2m-pose-{i}", daemon=True)
+        for i in range(len(parts))
+    ]
+    expected = max(1, info.num_frames // step)
+    every = max(1, expected // 50)
+    n = done = 0
+    started: set[int] = set()  # parts past their graph's start-up, or finished
+    with ExitStack() as quiet:
+        # Start-up logs come with each graph's first frames (detection, then tracking).
+        quiet.enter_context(_quiet_native_stderr())
+        try:
+            for th in threads:
+                th.start()
+            while done < len(parts):
+                kind, value = events.get()
+                if kind == "error":
+                    raise value
+                i, k = value
+                if kind == "frame":
+                    n += 1
+                    if n % every == 0:
+                        report(min(0.99, n / expected), "estimating pose")
+                else:
+                    done += 1
+                if kind == "done" or k >= _QUIET_FRAMES:
+                    started.add(i)
+                if len(started) == len(parts):
+                    quiet.close()  # every graph is past its start-up (or finished)
+        finally:
+            stop.set()
+            for th in threads:
+                th.join()
+    # Several people in view: make every part follow the dancer of the part before it.
+    for i in range(1, len(parts)):
+        guide = _guide_for(results[i - 1], results[i])
+        if guide is not None:
+            results[i] = _pose_part(
+                p, part=parts[i], keep=keep, max_side=max_side, size=(info.width, info.height),
+                on_frame=lambda k: None, stop=threading.Event(), guide=guide, quiet_start=True,
+            )  # fmt: skip
+    return _stitch(results)
+
+
 def estimate_pose(
     path: str | os.PathLike,
     *,
     progress: ProgressFn | None = None,
     max_side: int = 640,
+    workers: int | None = None,
 ) -> Motion:
     """2D COCO-17 pose of the main dancer in a video.
 
@@ -404,18 +642,25 @@ def estimate_pose(
         Frames are decoded with their longer side at most this many pixels for speed (MediaPipe
         works on a 256 px crop of the person anyway); keypoints come back in the original
         video's pixel coordinates.
+    workers : int or None
+        Pose trackers run in parallel, each on its own part of the video (parts are at least
+        1 s long); default 1. :func:`default_workers` is one per CPU core, at most 4.
 
     Returns
     -------
     Motion
         ``keypoints`` (T, 17, 3) on a uniform grid at the video's average frame rate
         (``T = round(duration * fps)``), in pixels of the upright video (rotation applied),
-        with ``frame_size = (width, height)``. ``frames_with_person`` counts grid frames whose
-        nearest video frame shows the main dancer; ``meta`` holds ``frames_total``,
+        with ``frame_size = (width, height)``. Video above 48 fps is analysed at an integer
+        fraction of its rate (>= :data:`MIN_POSE_FPS`, e.g. 50 -> 25 fps) and its keypoints
+        interpolated linearly onto that grid, so downstream code sees the video's rate either
+        way. ``frames_with_person`` counts grid frames whose nearest analysed frame shows the
+        main dancer; ``meta`` holds ``frames_total``,
         ``frames_missing`` (grid frames without the dancer), ``frames_interpolated`` (of those,
         bridged by interpolation), ``identity_tracks`` (people the tracker followed),
-        ``detections_dropped`` (detections of other people), ``decoded_frames``,
-        ``smoothing``, ``pose_model`` and ``rotation``.
+        ``detections_dropped`` (detections of other people), ``decoded_frames`` (frames
+        the pose model ran on), ``pose_fps`` (their rate), ``pose_workers``, ``smoothing``,
+        ``pose_model`` and ``rotation``.
 
     Raises
     ------
@@ -428,27 +673,14 @@ def estimate_pose(
     report = progress or (lambda f, m: None)
     report(0.0, "estimating pose")
 
-    times: list[float] = []
-    raw: list[np.ndarray | None] = []
-    step = max(1, info.num_frames // 50)
-    pose = None
-    try:
-        for k, (t, rgb) in enumerate(_prefetch(iter_frames(p, max_side=max_side))):
-            if k < _QUIET_FRAMES:
-                # Start-up logs come with the graph's first frames (detection, then tracking).
-                with _quiet_native_stderr():
-                    if pose is None:
-                        pose = _new_pose(static=False)
-                    result = pose.process(rgb)
-            else:
-                result = pose.process(rgb)
-            times.append(t)
-            raw.append(_landmarks_coco(result, W, H))
-            if k % step == 0:
-                report(min(0.99, (k + 1) / max(info.num_frames, 1)), "estimating pose")
-    finally:
-        if pose is not None:
-            pose.close()
+    step = _pose_step(info.fps)
+    pose_fps = info.fps / step
+    # One tracker by default: parallel parts are not yet shown to pay off on a busy 2-core
+    # machine, and a part may pick another person in a crowded video (bench_realdance).
+    n_workers = max(1, workers if workers is not None else 1)
+    times, raw = _track_video(
+        p, info, step=step, workers=n_workers, max_side=max_side, report=report
+    )
 
     t_raw = np.asarray(times, np.float64)
     order = np.argsort(t_raw, kind="stable")  # decoders output in presentation order; be safe
@@ -464,14 +696,15 @@ def estimate_pose(
     kp_raw = np.zeros((len(raw), 17, 3), np.float32)
     for i in np.flatnonzero(keep):
         kp_raw[i] = raw[i]
-    filled, tracked = _fill_gaps(t_raw, kp_raw, keep, info.fps)
+    filled, tracked = _fill_gaps(t_raw, kp_raw, keep, pose_fps)
 
     T = max(1, int(round(info.duration_s * info.fps)))
     grid = np.arange(T) / info.fps
     kp, nearest = _resample(t_raw, filled, grid)
     seen = keep[nearest]
     tracked_grid = tracked[nearest]
-    kp, smoothing = _smooth(kp, tracked_grid, info.fps)
+    # Smooth by the rate the pose ran at: a subsampled video's is below where it pays off.
+    kp, smoothing = _smooth(kp, tracked_grid, info.fps) if step == 1 else (kp, "none")
     kp[:, :, 2] = np.clip(kp[:, :, 2], 0.0, 1.0)
     report(1.0, "pose done")
 
@@ -489,6 +722,8 @@ def estimate_pose(
             "identity_tracks": n_tracks,
             "detections_dropped": int(detected.sum() - keep.sum()),
             "decoded_frames": len(raw),
+            "pose_fps": pose_fps,
+            "pose_workers": len(_plan_parts(info, workers=n_workers, step=step)),
             "smoothing": smoothing,
             "pose_model": "mediapipe solutions.pose (BlazePose full, model_complexity=1)",
             "rotation": info.rotation,

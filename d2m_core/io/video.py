@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
@@ -73,6 +73,9 @@ class VideoInfo:
         Video codec name (``"h264"``, ``"hevc"``, ...).
     start_s : float
         Presentation time of the first frame in the container's timeline, in seconds.
+    keyframes_s : tuple of float
+        Times of the keyframes (seconds from the first frame, ascending): where a decoder can
+        start, e.g. for :func:`iter_frames` with ``start_s``.
     """
 
     width: int
@@ -84,6 +87,7 @@ class VideoInfo:
     has_audio: bool
     codec: str = ""
     start_s: float = 0.0
+    keyframes_s: tuple[float, ...] = ()
 
 
 # --------------------------------------------------------------------------------------------
@@ -173,11 +177,14 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         # and wrong for variable frame rate files; demuxing without decoding is cheap.
         n = 0
         first = last_end = None
+        keys: list[int] = []
         try:
             for pkt in container.demux(stream):
                 if pkt.pts is None or pkt.size == 0:
                     continue
                 n += 1
+                if pkt.is_keyframe:
+                    keys.append(pkt.pts)
                 end = pkt.pts + (pkt.duration or 0)
                 first = pkt.pts if first is None else min(first, pkt.pts)
                 last_end = end if last_end is None else max(last_end, end)
@@ -222,6 +229,7 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         has_audio=has_audio,
         codec=codec,
         start_s=float(first * tb) if first is not None else 0.0,
+        keyframes_s=tuple(sorted(float((k - first) * tb) for k in keys)),
     )
 
 
@@ -238,10 +246,19 @@ def _first_frame(container, stream, p: Path) -> av.VideoFrame:
     raise D2MError(f"no frame of {p.name} could be decoded (corrupt or unsupported); {_FIX_VIDEO}")
 
 
-def _decode(container, stream, p: Path) -> Iterator[av.VideoFrame]:
-    """Decode every frame, skipping undecodable packets; raise when the file ends early."""
-    stream.thread_type = "AUTO"  # frame + slice threads: ~2x faster on 2 cores
-    expected = int(stream.frames or 0)
+def _threaded(stream) -> None:
+    """Decode with frame + slice threads (~2x faster on 2 cores); only possible before opening."""
+    if not stream.codec_context.is_open:
+        stream.thread_type = "AUTO"
+
+
+def _decode(container, stream, p: Path, *, check_complete: bool = True) -> Iterator[av.VideoFrame]:
+    """Decode every frame (from the current position), skipping undecodable packets.
+
+    With ``check_complete``, raise when the file ends early (the whole file was to be read).
+    """
+    _threaded(stream)
+    expected = int(stream.frames or 0) if check_complete else 0
     n = errors = 0
     try:
         packets = container.demux(stream)
@@ -274,7 +291,12 @@ def _check_complete(p: Path, n: int, expected: int) -> None:
 
 
 def iter_frames(
-    path: str | os.PathLike, *, max_side: int | None = None
+    path: str | os.PathLike,
+    *,
+    max_side: int | None = None,
+    start_s: float = 0.0,
+    end_s: float | None = None,
+    keep: Callable[[float], bool] | None = None,
 ) -> Iterator[tuple[float, np.ndarray]]:
     """Decode a video's frames as upright RGB images.
 
@@ -285,6 +307,13 @@ def iter_frames(
     max_side : int or None
         If given, frames are downscaled (never upscaled) so that their longer side is at most
         this many pixels, keeping the aspect ratio (sizes rounded to even numbers).
+    start_s, end_s : float, float or None
+        Only frames with ``start_s <= t < end_s`` (times as yielded); a ``start_s`` after the
+        first frame seeks to the keyframe at or before it, so a part of a long video costs
+        about its own length to decode (from a keyframe, nothing is decoded twice).
+    keep : callable (t: float) -> bool, optional
+        Frames for which it returns False are decoded (later frames may need them) but neither
+        converted to RGB nor yielded: a cheap way to analyse fewer frames than the video has.
 
     Yields
     ------
@@ -297,15 +326,29 @@ def iter_frames(
     Raises
     ------
     D2MError
-        The file is missing, not a video, yields no frame, or ends early (truncated).
+        The file is missing, not a video, yields no frame, or ends early (truncated; checked
+        only when the whole video is read).
     """
+    partial = start_s > 0 or end_s is not None
     with _open_video(path) as (container, p):
         stream = container.streams.video[0]
         tb = float(stream.time_base or 1)
         t0 = None
+        if start_s > 0:
+            _threaded(stream)
+            first = _first_frame(container, stream, p)
+            if first.pts is not None:
+                t0 = first.pts * tb
+                # Keyframe at or before the start (the decoder is flushed by the seek).
+                container.seek(
+                    int((t0 + start_s) / tb + 1e-6), backward=True, any_frame=False,
+                    stream=stream,
+                )  # fmt: skip
+            else:  # no timestamps to seek by: decode from the start and skip
+                container.seek(0, stream=stream)
         k = 0
         size = None
-        for frame in _decode(container, stream, p):
+        for frame in _decode(container, stream, p, check_complete=not partial):
             if size is None:
                 size = _scaled_size(frame.width, frame.height, max_side)
             if frame.pts is not None:
@@ -316,6 +359,10 @@ def iter_frames(
             else:  # no timestamp: fall back to the nominal rate
                 t = k / float(stream.average_rate or 30)
             k += 1
+            if end_s is not None and t >= end_s - 1e-6:
+                break  # frames come out in presentation order
+            if t < start_s - 1e-6 or (keep is not None and not keep(float(t))):
+                continue
             if (frame.width, frame.height) == size:
                 rgb = frame.to_ndarray(format="rgb24")
             else:

@@ -9,7 +9,9 @@ import time
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
 import pytest
+from conftest import write_test_video
 
 from d2m_core.app import page, pipeline
 from d2m_core.app.pipeline import Limits, Pipeline
@@ -55,7 +57,7 @@ def test_layout_names_every_event(pipe):
 
 def test_analyze_then_generate_handlers(pipe):
     preview, summary, plot, genre, length = app.analyze(None, EXAMPLE_NPZ, "dance", 0, 0)
-    assert Path(preview).is_file() and Path(plot).is_file()
+    assert Path(preview).is_file() and Path(plot).is_file()  # plain values for API users
     assert re.search(r"\*\*11[12]\.\d BPM\*\*", summary)  # the 112 BPM example dancer
     assert genre["value"] in GENRE_LABELS and "suggested" in genre["label"]
     assert "10.0 s" in length["label"]
@@ -64,7 +66,10 @@ def test_analyze_then_generate_handlers(pipe):
         7, 0, 3.0,
     )  # fmt: skip
     assert video.endswith(".mp4") and audio.endswith(".wav") and len(files) == 4
-    assert Path(align).is_file() and "BCS" in figures and "(suggested)" in figures
+    assert Path(align).is_file() and "(suggested)" in figures
+    # Scores in words first; the paper's metrics folded away in a details view.
+    assert re.search(r"\*\*\d+ of \d+ beats hit\*\*", figures)
+    assert "<details>" in figures and figures.index("<details>") < figures.index("BCS")
     assert pipe.stats["analyses"] == 1
 
 
@@ -181,6 +186,43 @@ def test_page_shows_download_commands_for_missing_weights(pipe, monkeypatch):
     monkeypatch.setattr(page, "_backbone_infos", lambda: infos)
     components = app.build_demo().config["components"]
     notes = [c for c in components if "backbone-note" in (c["props"].get("elem_classes") or [])]
-    assert len(notes) == 1 and "(`huggingface-cli download org/mg`)" in notes[0]["props"]["value"]
+    assert len(notes) == 1 and "(`hf download org/mg`)" in notes[0]["props"]["value"]
     (backbone,) = [c for c in components if c["props"].get("label") == "Backbone"]
     assert [tuple(x) for x in backbone["props"]["choices"]] == [("Groove", "groove")]
+
+
+def test_api_parameters_all_have_defaults(pipe):
+    """gradio_client users pass the file only: every other parameter has a default."""
+    api = app.build_demo().get_api_info()["named_endpoints"]
+    for name in ("/analyze", "/generate"):
+        missing = [
+            p["parameter_name"] for p in api[name]["parameters"] if not p["parameter_has_default"]
+        ]
+        assert missing == [], (name, missing)
+    gen = {p["parameter_name"]: p["parameter_default"] for p in api["/generate"]["parameters"]}
+    assert gen["prompt"] == DEFAULT_PROMPT and gen["genre"] == "auto" and gen["seed"] == 0
+
+
+def test_new_input_clears_every_result():
+    cleared = app.new_input()
+    assert len(cleared) == 10  # analysis outputs, then the generation outputs
+    preview, summary, plot, genre, length, video, audio, files, align, figures = cleared
+    for u in (preview, plot, video, audio, files, align):
+        assert u["value"] is None and u["visible"] is False
+    assert summary == page.ANALYSIS_PLACEHOLDER and figures == page.RESULTS_PLACEHOLDER
+    assert genre["value"] == "auto" and genre["label"] == page.GENRE_MENU_LABEL
+
+
+def test_upload_check_refuses_a_text_file_and_clears_the_player(pipe, tmp_path, monkeypatch):
+    warned: list[str] = []
+    monkeypatch.setattr(app.gr, "Warning", lambda msg, **kw: warned.append(msg))
+    fake = tmp_path / "notes.mp4"
+    fake.write_text("my notes, not a video\n" * 10)
+    player, *rest = app.check_video_upload(str(fake))
+    assert player is None and len(rest) == 10
+    assert len(warned) == 1 and "notes.mp4" in warned[0] and "video" in warned[0]
+    ok = tmp_path / "dance.mp4"
+    write_test_video(ok, [np.zeros((64, 64, 3), np.uint8)] * 10, fps=10)
+    warned.clear()
+    player, *_ = app.check_video_upload(str(ok))
+    assert warned == [] and player is not None  # gr.skip(): the upload stays

@@ -11,6 +11,8 @@ from pathlib import Path
 import av
 import pytest
 
+from d2m_core.music.prompt import DEFAULT_PROMPT
+
 ROOT = Path(__file__).resolve().parents[2]
 VIDEO = "videos/unianimate_dance_9s.mp4"
 
@@ -64,8 +66,9 @@ def test_analyze_and_generate_through_the_api(server, shared_file):
     video = shared_file(VIDEO)
     client = Client(server, verbose=False)
     t0 = time.perf_counter()
+    # The file alone: every other parameter has a default (the README's form).
     preview, summary, plot, genre, length = client.predict(
-        handle_file(str(video)), None, "", 0, 0, api_name="/analyze"
+        handle_file(str(video)), api_name="/analyze"
     )
     t_analyze = time.perf_counter() - t0
     assert Path(preview).is_file() and Path(plot).is_file()
@@ -74,8 +77,8 @@ def test_analyze_and_generate_through_the_api(server, shared_file):
 
     def gen(prompt: str, seed: int) -> tuple:
         return client.predict(
-            handle_file(str(video)), None, "", 0, 0, prompt, suggested, "groove", seed, 0, 3.0,
-            False, api_name="/generate",
+            handle_file(str(video)), prompt=prompt, genre=suggested, seed=seed,
+            api_name="/generate",
         )  # fmt: skip
 
     t0 = time.perf_counter()
@@ -87,14 +90,16 @@ def test_analyze_and_generate_through_the_api(server, shared_file):
     assert s["video"][1] == pytest.approx(duration, abs=0.1)
     assert s["audio"][1] == pytest.approx(duration, abs=0.1)
     assert Path(wav).suffix == ".wav" and len(files) == 4 and Path(align).is_file()
-    assert "Beat F-measure" in figures and "BCS" in figures and "BHS" in figures
+    assert "beats hit" in figures and "Beat F-measure" in figures and "BCS" in figures
 
     # A new prompt and seed reuse the analysis: no second pose pass.
     analyses = service.get_pipeline().stats["analyses"]
     t0 = time.perf_counter()
-    mp4b, *_, figures_b = gen("a @ music with * as the rhythm, jazzy piano", 5)
+    mp4b, _, files_b, _, figures_b = gen("a @ music with * as the rhythm, jazzy piano", 5)
     t_regen = time.perf_counter() - t0
     assert "no pose pass" in figures_b and Path(mp4b).name != Path(mp4).name
+    # The names differ too, not only the folders: downloads of two results never collide.
+    assert {Path(f).name for f in files} & {Path(f).name for f in files_b} == set()
     assert service.get_pipeline().stats["analyses"] == analyses
     print(f"\nanalyze {t_analyze:.2f} s, generate {t_first:.2f} s, re-generate {t_regen:.2f} s")
 
@@ -107,7 +112,7 @@ def test_user_errors_reach_the_client_as_messages(server, tmp_path):
     junk = tmp_path / "clip.mp4"
     junk.write_bytes(b"not a video at all")
     with pytest.raises(AppError, match="clip.mp4"):
-        client.predict(handle_file(str(junk)), None, "", 0, 0, api_name="/analyze")
+        client.predict(handle_file(str(junk)), api_name="/analyze")
     npz = ROOT / "assets" / "example_dance_112bpm.npz"
     with pytest.raises(AppError, match="prompt is empty"):
         client.predict(
@@ -116,3 +121,25 @@ def test_user_errors_reach_the_client_as_messages(server, tmp_path):
         )  # fmt: skip
     # The server is still fine afterwards.
     assert "✓" in client.predict("a @ music with * as the rhythm", api_name="/check_prompt")
+
+
+def test_analyze_takes_the_file_alone(server):
+    """``Client(url).predict(handle_file("dance.mp4"), api_name="/analyze")``, as the README
+    shows, with a keypoint file by name, and a long prompt refused with its reason."""
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    client = Client(server, verbose=False)
+    info = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    for name in ("/analyze", "/generate"):
+        assert all(p["parameter_has_default"] for p in info[name]["parameters"]), name
+    npz = ROOT / "assets" / "example_dance_112bpm.npz"
+    _, summary, *_ = client.predict(keypoints=handle_file(str(npz)), api_name="/analyze")
+    assert "BPM" in summary
+    example = ROOT / "assets" / "example_dancer_96bpm.mp4"
+    preview, summary, plot, *_ = client.predict(handle_file(str(example)), api_name="/analyze")
+    assert Path(preview).is_file() and Path(plot).is_file() and "BPM" in summary
+    with pytest.raises(AppError, match="characters"):
+        client.predict(
+            handle_file(str(example)), prompt=DEFAULT_PROMPT + ", la" * 200, api_name="/generate"
+        )

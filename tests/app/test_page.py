@@ -50,7 +50,7 @@ def test_choices():
 
 
 def test_labels_and_messages():
-    assert page.genre_label("house") == "Genre for @ (suggested: House)"
+    assert page.genre_label("house") == "Dance style for @ (suggested: House)"
     assert page.length_label(9.04) == "Music length, s (0 = the dance's 9.0 s)"
     assert page.user_message("a <b> file") == "a &lt;b&gt; file"
     assert "KeyError" in page.bug_message(KeyError("secret")) and "secret" not in (
@@ -117,10 +117,48 @@ def test_note_renders_the_structured_availability(monkeypatch):
     monkeypatch.setattr(page, "_backbone_infos", lambda: infos)
     assert page.unavailable_backbones_note() == (
         "Not available here: no weights on this machine for musicgen (`hf-fetch org/mg`),"
-        " audioldm (`huggingface-cli download cvssp/audioldm-s-full-v2`): download once, or"
+        " audioldm (`hf download cvssp/audioldm-s-full-v2`): download once, or"
         " set D2M_<BACKBONE>_MODEL to a model folder, and restart;"
         " riffusion (encoder /x is for 'musicgen')"
     )
     assert page.backbone_choices() == [("Groove", "groove")]
     monkeypatch.setattr(page, "_backbone_infos", lambda: infos[:1])
     assert page.unavailable_backbones_note() == ""
+
+
+# ---------------------------------------------------------------------------- walkthrough fixes
+
+
+def test_one_meaning_per_word():
+    assert "dance style" in page.PROMPT_LABEL and "dance style" in page.GENRE_MENU_LABEL.lower()
+    assert page.word_bank_label("genres") == "music genres"
+    assert page.word_bank_label("moods") == "moods"
+    assert "Music words" in page.WORD_BANK_TITLE
+    ok = page.check_prompt(f"{DEFAULT_PROMPT}, jazz")
+    assert "jazz (music genres)" in ok and "`@` dance style ✓" in ok
+
+
+def test_long_prompt_is_refused_visibly():
+    msg = page.check_prompt("a @ music with * as the rhythm " + "la " * 700)
+    assert msg.startswith("✗ Too long") and f"at most {MAX_PROMPT_CHARS}" in msg
+
+
+def test_beats_hit_counts_the_figures_hits():
+    dance = [0.5, 1.0, 1.5, 2.0]
+    music = [0.52, 1.2, 1.44, 2.07]  # 20 ms, 200 ms, 60 ms, 70 ms away
+    assert page.beats_hit(dance, music) == (3, 4)
+    assert page.beats_hit(dance, []) == (0, 4)
+    assert page.beats_hit([], music) == (0, 0)
+
+
+def test_intro_makes_no_claim_of_a_second_or_two():
+    assert "second or two" not in page.INTRO and "a few seconds" in page.INTRO
+    assert "hf download" not in page.INTRO and "Advanced" in page.BACKBONE_HINT
+
+
+def test_upload_refusal_is_plain():
+    msg = page.upload_refusal(
+        "cannot read a<b>.mp4 as a video (Invalid data found when processing input): the file"
+        " is truncated, corrupt or not a video"
+    )
+    assert "Invalid data" not in msg and msg.startswith("cannot read a&lt;b&gt;.mp4 as a video:")

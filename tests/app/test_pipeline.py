@@ -87,7 +87,7 @@ def test_keypoints_analyze_generate_and_reuse(pipe):
     for png in (a.preview_png, a.plot_png):
         assert png.read_bytes()[:4] == b"\x89PNG"
     text = page.analysis_markdown(a)
-    assert re.search(r"\*\*11[12]\.\d BPM\*\*", text) and "Suggested genre" in text
+    assert re.search(r"\*\*11[12]\.\d BPM\*\*", text) and "Suggested dance style" in text
 
     g = pipe.generate(EXAMPLE_NPZ, key="dance", prompt=f"{DEFAULT_PROMPT}, piano", seed=1)
     assert g.analysis_cached  # no second analysis
@@ -106,8 +106,12 @@ def test_keypoints_analyze_generate_and_reuse(pipe):
 
     g2 = pipe.generate(EXAMPLE_NPZ, key="dance", genre="house", seed=2, duration_s=4)
     assert g2.video_mp4.parent != g.video_mp4.parent
+    # Another prompt with the same dance, style and seed: a result of its own, a name of its own.
+    g_other = pipe.generate(EXAMPLE_NPZ, key="dance", prompt=f"{DEFAULT_PROMPT}, sad", seed=1)
+    assert g_other.report["genre"] == g.report["genre"]
+    assert g_other.video_mp4.name != g.video_mp4.name and "_groove_seed1_" in g.video_mp4.name
     assert g2.report["genre"] == "house" and g2.report["music_duration_s"] == pytest.approx(4)
-    assert pipe.stats["analyses"] == 1 and pipe.stats["generations"] == 2
+    assert pipe.stats["analyses"] == 1 and pipe.stats["generations"] == 3
 
     g3 = pipe.generate(EXAMPLE_NPZ, key="dance", genre="house", zero_shot=True)
     zs = g3.report["zero_shot"]

@@ -73,8 +73,8 @@ def _state(la):
 def test_availability_never_downloads(tmp_path, encoder_dir):
     avail = al.model_availability("cvssp/audioldm-s-full-v2", cache_dir=tmp_path)
     ok, why = avail.ok, avail.reason
-    assert not ok and "huggingface-cli download cvssp/audioldm-s-full-v2" in why
-    assert avail.download_command == "huggingface-cli download cvssp/audioldm-s-full-v2"
+    assert not ok and "hf download cvssp/audioldm-s-full-v2" in why
+    assert avail.download_command == "hf download cvssp/audioldm-s-full-v2"
     assert al.model_availability("debug").ok
     assert "not found" in al.model_availability("./no/such/folder").reason
     # Without encoders AudioLDM is a plain text-to-audio model: available when the model is.

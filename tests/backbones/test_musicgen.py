@@ -52,9 +52,9 @@ def _hidden(lm, prompts):
 def test_availability_never_downloads(tmp_path):
     avail = mg.model_availability("facebook/musicgen-small", cache_dir=tmp_path)
     ok, why = avail.ok, avail.reason
-    assert not ok and "huggingface-cli download facebook/musicgen-small" in why
+    assert not ok and "hf download facebook/musicgen-small" in why
     assert avail.missing_model == "facebook/musicgen-small"
-    assert avail.download_command == "huggingface-cli download facebook/musicgen-small"
+    assert avail.download_command == "hf download facebook/musicgen-small"
     assert mg.model_availability("./no/such/folder").missing_model is None
     assert mg.model_availability("debug").ok
     (tmp_path / "empty").mkdir()

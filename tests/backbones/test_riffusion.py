@@ -77,7 +77,7 @@ def _log_distance(a: np.ndarray, b: np.ndarray) -> float:
 def test_availability_never_downloads(tmp_path, encoder_dir):
     avail = rf.model_availability(rf.DEFAULT_MODEL, cache_dir=tmp_path)
     ok, why = avail.ok, avail.reason
-    assert not ok and "huggingface-cli download riffusion/riffusion-model-v1" in why
+    assert not ok and "hf download riffusion/riffusion-model-v1" in why
     assert rf.model_availability("debug").ok
     (tmp_path / "empty").mkdir()
     assert "model_index.json" in rf.model_availability(str(tmp_path / "empty")).reason
@@ -113,7 +113,7 @@ def test_missing_model_is_a_clear_error(tmp_path, monkeypatch, capsys):
     from d2m_core.cli.main import main
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
-    with pytest.raises(D2MError, match="huggingface-cli download riffusion/riffusion-model-v1"):
+    with pytest.raises(D2MError, match="hf download riffusion/riffusion-model-v1"):
         RiffusionBackbone(device="cpu")
     kp = synthetic_dance(bpm=100, duration_s=1.0, fps=30, seed=1).keypoints
     np.savez(tmp_path / "d.npz", dance=kp, fps=np.float32(30))
@@ -121,7 +121,7 @@ def test_missing_model_is_a_clear_error(tmp_path, monkeypatch, capsys):
                "house", "-o", str(tmp_path / "m.wav")])  # fmt: skip
     err = capsys.readouterr().err
     assert rc == 2 and len(err.strip().splitlines()) == 1
-    assert "riffusion/riffusion-model-v1" in err and "huggingface-cli download" in err
+    assert "riffusion/riffusion-model-v1" in err and "hf download" in err
 
 
 def test_saved_folder_loads_through_the_same_path(tmp_path, pipe):

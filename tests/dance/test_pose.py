@@ -9,14 +9,21 @@ import pytest
 from d2m_core.dance.motion import Motion
 from d2m_core.dance.pose import (
     MAX_INTERP_GAP_S,
+    MIN_POSE_FPS,
     _fill_gaps,
+    _guide_for,
     _main_track,
+    _only_around,
+    _plan_parts,
+    _pose_step,
     _resample,
     _smooth,
+    _stitch,
     estimate_pose,
     estimate_pose_image,
 )
 from d2m_core.errors import D2MError
+from d2m_core.io.video import VideoInfo
 
 # ---------------------------------------------------------------------------------- accuracy
 
@@ -140,6 +147,98 @@ def test_rotated_video_gives_upright_coordinates(dancer_frames, reference, make_
     assert m.frame_size == (w, h)
     err = np.linalg.norm(m.keypoints[:, :, :2] - ref.keypoints[:16, :, :2], axis=2)
     assert np.median(err) < 0.01 * max(w, h)
+
+
+def test_parallel_parts_match_one_tracker(reference):
+    """Two trackers on the two halves give the one tracker's keypoints, with no step at the
+    seam (where their keypoints are cross-faded)."""
+    _, path = reference
+    one = estimate_pose(path, workers=1)
+    two = estimate_pose(path, workers=2)
+    assert one.meta["pose_workers"] == 1 and two.meta["pose_workers"] == 2
+    assert two.num_frames == one.num_frames and two.frames_with_person == one.frames_with_person
+    err = np.linalg.norm(two.keypoints[:, :, :2] - one.keypoints[:, :, :2], axis=2)
+    size = max(one.frame_size)
+    assert np.median(err) < 0.002 * size  # identical away from the seam
+    assert np.median(err, axis=1).max() < 0.02 * size  # and close at it
+    # Frame-to-frame motion at the seam is like elsewhere (no jump from one tracker to the next).
+    step = np.median(np.linalg.norm(np.diff(two.keypoints[:, :, :2], axis=0), axis=2), axis=1)
+    assert step.max() <= 1.5 * np.median(np.linalg.norm(
+        np.diff(one.keypoints[:, :, :2], axis=0), axis=2), axis=1).max()  # fmt: skip
+
+
+def test_high_fps_video_is_analysed_at_a_lower_rate(dancer_frames, reference, make_video):
+    """At 48 fps every second frame is analysed (24 fps) and the keypoints interpolated back:
+    the output keeps the video's rate and frame count."""
+    frames, _ = dancer_frames
+    path = make_video("fast.mp4", frames, fps=48)
+    m = estimate_pose(path)
+    assert m.fps == pytest.approx(48) and m.num_frames == len(frames)
+    assert m.meta["pose_fps"] == pytest.approx(24) and m.meta["decoded_frames"] == len(frames) // 2
+    assert m.frames_with_person == len(frames)
+    ref, _ = reference  # the same frames, every one analysed
+    err = np.linalg.norm(m.keypoints[:, :, :2] - ref.keypoints[:, :, :2], axis=2)
+    size = max(m.frame_size)
+    assert np.median(err[::2]) < 0.01 * size  # analysed frames: as with every frame analysed
+    assert np.median(err[1::2]) < 0.02 * size  # the others: interpolated between them
+
+
+def test_pose_step():
+    assert MIN_POSE_FPS == 24.0
+    assert [_pose_step(f) for f in (16, 24, 30, 47.9, 48, 50, 59.94, 60, 120, 240)] == [
+        1, 1, 1, 1, 2, 2, 2, 2, 5, 10,
+    ]  # fmt: skip
+
+
+def test_plan_parts_snaps_to_keyframes():
+    def info(duration: float, keyframes: tuple[float, ...]) -> VideoInfo:
+        return VideoInfo(width=640, height=360, fps=25.0, duration_s=duration,
+                         num_frames=int(duration * 25), rotation=0, has_audio=False,
+                         keyframes_s=keyframes)  # fmt: skip
+
+    seam = 4 / 25
+    # A keyframe near the middle becomes the boundary; the first part runs into the second.
+    assert _plan_parts(info(10.0, (0.0, 4.6, 9.0)), workers=2, step=1) == [
+        (0.0, 4.6 + seam), (4.6, None),
+    ]  # fmt: skip
+    # None near: split in the middle (the second decoder starts from the keyframe before).
+    assert _plan_parts(info(10.0, (0.0,)), workers=2, step=2) == [
+        (0.0, 5.0 + 2 * seam), (5.0, None),
+    ]  # fmt: skip
+    assert _plan_parts(info(10.0, (0.0,)), workers=1, step=1) == [(0.0, None)]
+    assert len(_plan_parts(info(1.5, (0.0,)), workers=4, step=1)) == 1  # parts >= 1 s
+    assert len(_plan_parts(info(60.0, (0.0,)), workers=4, step=1)) == 4
+
+
+def test_stitch_crossfades_seam():
+    a_t = [0.0, 0.1, 0.2, 0.3, 0.4]
+    b_t = [0.2, 0.3, 0.4, 0.5]
+    a = [_pose(100, 100, 50) for _ in a_t]
+    b = [_pose(104, 100, 50) for _ in b_t]  # the same dancer, 4 px apart
+    b[1] = None  # the later tracker missed one shared frame
+    times, raw = _stitch([(a_t, a), (b_t, b)])
+    assert times == [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]
+    x = [kp[5, 0] + 50 / 3 for kp in raw]  # torso centre x
+    np.testing.assert_allclose(x, [100, 100, 101, 100, 103, 104])  # weights 1/4, -, 3/4
+    # Another person at the seam: the earlier tracker's dancer is kept there.
+    other = [_pose(400, 100, 50) for _ in b_t]
+    times, raw = _stitch([(a_t, a), (b_t, other)])
+    assert [kp[5, 0] + 50 / 3 for kp in raw[2:5]] == pytest.approx([100] * 3)
+    assert raw[5][5, 0] + 50 / 3 == pytest.approx(400)
+
+
+def test_guide_when_a_part_follows_someone_else():
+    a_t, b_t = [0.0, 0.1, 0.2, 0.3], [0.2, 0.3, 0.4]
+    a = [_pose(100, 100, 50) for _ in a_t]
+    assert _guide_for((a_t, a), (b_t, [_pose(103, 100, 50)] * 3)) is None  # the same dancer
+    guide = _guide_for((a_t, a), (b_t, [_pose(400, 100, 50)] * 3))  # someone else
+    assert guide is not None and guide[5, 0] == pytest.approx(100 - 50 / 3)
+    # The guided frames show only the area around that dancer (here in a half-size frame).
+    rgb = np.full((200, 300, 3), 255, np.uint8)
+    out = _only_around(rgb, guide, (600, 400))
+    assert (
+        (out[50, 50] == 255).all() and (out[50, 250] == 128).all() and (out[190, 50] == 128).all()
+    )
 
 
 def test_identity_switch_is_cut_out(dancer_frames, make_video):

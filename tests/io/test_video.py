@@ -76,6 +76,51 @@ def test_cfr_synthetic(make_video, gray_frames):
     assert next(iter_frames(path, max_side=640))[1].shape == (48, 64, 3)
 
 
+def _keyframe_video(path: Path, frames: list[np.ndarray], *, fps: int, gop: int) -> Path:
+    """Encode ``frames`` with a keyframe every ``gop`` frames (and no B-frames)."""
+    h, w = frames[0].shape[:2]
+    with av.open(str(path), "w", format="mp4") as c:
+        s = c.add_stream("libx264", rate=fps)
+        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+        s.options = {"bframes": "0", "preset": "ultrafast", "sc_threshold": "0"}
+        s.codec_context.gop_size = gop
+        for i, rgb in enumerate(frames):
+            f = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            f.pts = i
+            c.mux(s.encode(f))
+        c.mux(s.encode(None))
+    return path
+
+
+def test_iter_frames_part_and_keep(make_video, gray_frames, tmp_path):
+    """A part of the video (seeking to a keyframe, or decoding on from the one before) and a
+    subset of frames give the same frames and times as the whole decode."""
+    path = _keyframe_video(tmp_path / "gop.mp4", gray_frames(12), fps=10, gop=4)
+    assert probe_video(path).keyframes_s == pytest.approx((0.0, 0.4, 0.8))
+    whole = [(round(t * 10), _level(rgb)) for t, rgb in iter_frames(path)]
+    assert whole == [(k, k) for k in range(12)]
+    parts = [
+        (0.4, 0.8, [4, 5, 6, 7]),  # from a keyframe
+        (0.5, 0.7, [5, 6]),  # between keyframes
+        (0.8, None, [8, 9, 10, 11]),
+        (0.0, 0.25, [0, 1, 2]),
+    ]
+    for start, end, expect in parts:
+        got = [
+            (round(t * 10), _level(rgb)) for t, rgb in iter_frames(path, start_s=start, end_s=end)
+        ]
+        assert got == [(k, k) for k in expect], (start, end)
+    even = [
+        round(t * 10)
+        for t, _ in iter_frames(path, start_s=0.3, keep=lambda t: round(t * 10) % 2 == 0)
+    ]
+    assert even == [4, 6, 8, 10]
+    # One keyframe only (the usual for short clips): a late start decodes from the first frame.
+    single = make_video("single.mp4", gray_frames(8), fps=10)
+    assert probe_video(single).keyframes_s == (0.0,)
+    assert [_level(rgb) for _, rgb in iter_frames(single, start_s=0.5)] == [5, 6, 7]
+
+
 def test_vfr_timestamps(make_video, gray_frames):
     times = [0.0, 0.04, 0.08, 0.2, 0.24, 0.5, 0.54, 0.58]
     path = make_video("vfr.mp4", gray_frames(len(times)), fps=25, times_s=times)

@@ -7,9 +7,10 @@ Models
 ``cvssp/audioldm-m-full``, ``cvssp/audioldm-l-full``, ...), a local folder holding one
 (``model_index.json`` and the ``vae``, ``text_encoder``, ``tokenizer``, ``unet``, ``scheduler``,
 ``vocoder`` folders), or ``debug``: a tiny random AudioLDM built from configs (same mel
-front end, 16 kHz, a word-level tokenizer) for tests and smoke runs. Nothing is downloaded:
-ids load from the local Hugging Face cache only (``local_files_only``), and
-:func:`model_availability` says how to download a missing one.
+front end, 16 kHz, a word-level tokenizer) for tests and smoke runs. Ids load from the local
+Hugging Face cache only (``local_files_only``), and :func:`model_availability` says how to
+download a missing one; d2m fetches it itself only when asked (``D2M_DOWNLOAD=1`` or
+``--download``: :mod:`d2m_core.backbones.download`).
 
 Conditioning
 ------------

@@ -6,8 +6,10 @@ Models
 ``-melody``, the ``-stereo-*`` variants), a local folder holding one (``config.json``, weights,
 tokenizer), or ``debug``: a tiny random MusicGen built from configs (4 codebooks at 50 Hz,
 32 kHz, a word-level tokenizer), like audiocraft's debug model, for tests and smoke runs.
-Nothing is ever downloaded: ids load from the local Hugging Face cache only
-(``local_files_only``), and :func:`model_availability` says how to download a missing one.
+Ids load from the local Hugging Face cache only (``local_files_only``), and
+:func:`model_availability` says how to download a missing one; d2m fetches it itself only when
+asked (``D2M_DOWNLOAD=1`` or ``--download``: :mod:`d2m_core.backbones.download`, the files of
+:data:`DOWNLOAD_PATTERNS`).
 
 Conditioning
 ------------
@@ -72,6 +74,11 @@ _WEIGHT_FILES = (
     "pytorch_model.bin.index.json",
 )
 _TOKENIZER_FILES = ("tokenizer.json", "spiece.model")
+#: What a download on first use fetches: configs (model, generation, tokenizer), T5's
+#: sentencepiece model and the weights (safetensors, else ``pytorch_model*.bin``); never the
+#: audiocraft checkpoints (``state_dict.bin``, ``compression_state_dict.bin``) the hub repos
+#: also hold.
+DOWNLOAD_PATTERNS = ("*.json", "spiece.model", "model*.safetensors", "pytorch_model*.bin")
 
 
 # --- finding models (torch-free) ----------------------------------------------------------------
@@ -79,15 +86,16 @@ _TOKENIZER_FILES = ("tokenizer.json", "spiece.model")
 
 def model_availability(model: str, *, cache_dir: str | Path | None = None) -> Availability:
     """Whether MusicGen ``model`` (``debug``, a local folder, or a Hugging Face id looked up in
-    the local cache only) can be loaded here without any download
-    (:func:`~d2m_core.backbones.encoded.find_model`; ``cache_dir`` is the Hugging Face hub
-    cache)."""
+    the local cache only) can be loaded here without any download, or will be downloaded on
+    first use when allowed (:func:`~d2m_core.backbones.encoded.find_model`; ``cache_dir`` is
+    the Hugging Face hub cache)."""
     return find_model(
         str(model),
         family="MusicGen",
         folder="a MusicGen (config.json, weights, tokenizer)",
         check_folder=_folder_gap,
         check_cache=_cache_gap,
+        download_patterns=DOWNLOAD_PATTERNS,
         cache_dir=cache_dir,
     )
 

@@ -7,9 +7,10 @@ Models
 holding a saved Stable-Diffusion-style pipeline (``model_index.json`` with ``unet/``, ``vae/``,
 ``text_encoder/``, ``tokenizer/``, ``scheduler/``), or ``debug``: a tiny random pipeline built
 from configs (a 2-level UNet on 16 x 16 latents, a 3-level VAE, a 2-layer CLIP with a word-level
-tokenizer), for tests and smoke runs. Nothing is ever downloaded: ids load from the local
-Hugging Face cache only (``local_files_only``), and :func:`model_availability` says how to
-download a missing one. The five components are loaded one by one (no safety checker or
+tokenizer), for tests and smoke runs. Ids load from the local Hugging Face cache only
+(``local_files_only``), and :func:`model_availability` says how to download a missing one; d2m
+fetches it itself only when asked (``D2M_DOWNLOAD=1`` or ``--download``:
+:mod:`d2m_core.backbones.download`). The five components are loaded one by one (no safety checker or
 feature extractor). On a GPU the UNet and the VAE run in fp16; CLIP always runs in float32.
 
 Pictures, latents and time
