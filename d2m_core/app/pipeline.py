@@ -93,6 +93,44 @@ class Limits:
         return cls(max_upload_mb=settings.max_upload_mb(), max_video_s=settings.max_video_s())
 
 
+def pose_reporter(
+    report: Progress,
+    *,
+    start: float = 0.05,
+    span: float = 0.8,
+    clock: Callable[[], float] = time.monotonic,
+) -> Progress:
+    """Pose progress mapped onto the analysis bar, its text saying the time left.
+
+    Parameters
+    ----------
+    report : callable(fraction, message)
+        The analysis step's progress (the app's ``gr.Progress`` adapter).
+    start, span : float
+        The pose pass covers ``[start, start + span]`` of the step's bar.
+    clock : callable() -> float
+        Seconds, for the measured rate (tests pass a fake clock).
+
+    Returns
+    -------
+    callable(fraction, message)
+        For :func:`~d2m_core.dance.analysis.analyze`'s ``progress``: the message becomes
+        "finding the dancer's pose, about 8 s left" once the rate is known (pose only: the
+        steps after it take a second or two).
+    """
+    from d2m_core.io.progress import RateEta
+
+    eta = RateEta(clock=clock)
+
+    def pose_progress(f: float, msg: str) -> None:
+        # The bar shows the share done: a percentage in the text too would be a second one.
+        words = eta.update(fraction=f).words
+        text = "finding the dancer's pose" + (f", {words}" if words else "")
+        report(start + span * f, text)
+
+    return pose_progress
+
+
 def _check_size(path: Path, limits: Limits) -> None:
     mb = path.stat().st_size / 1e6
     if mb > limits.max_upload_mb:
@@ -548,11 +586,7 @@ class Pipeline:
         if not is_browser_safe(p):
             base = self._bg.submit(_transcode, p, folder / "video.mp4", info.fps)
 
-        def pose_progress(f: float, msg: str) -> None:
-            # The bar shows the share done: a percentage in the text too would be a second one.
-            report(0.05 + 0.8 * f, "finding the dancer's pose")
-
-        analysis = analyze(p, progress=pose_progress)
+        analysis = analyze(p, progress=pose_reporter(report))
         report(0.88, "drawing the skeleton check")
         from d2m_core.viz.overlay import overlay_grid
 

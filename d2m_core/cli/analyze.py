@@ -9,12 +9,14 @@ is :func:`d2m_core.dance.analysis.analyze`. :func:`add_input_args`, :func:`add_b
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from d2m_core.dance.analysis import Analysis
+    from d2m_core.dance.analysis import Analysis, Progress
     from d2m_core.dance.motion import Motion
     from d2m_core.dance.overrides import BeatOverrides
 
@@ -62,6 +64,47 @@ def add_beat_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_progress_args(p: argparse.ArgumentParser) -> None:
+    """Add ``--quiet`` (no progress bar during pose estimation)."""
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress bar on stderr during pose estimation (there is none when stderr is"
+        " not a terminal)",
+    )
+
+
+@contextlib.contextmanager
+def pose_progress(args: argparse.Namespace) -> Iterator[Progress | None]:
+    """The ``progress`` callback for the analysis: a bar on stderr during pose estimation.
+
+    ``None`` (no bar) with ``--quiet``, when stderr is not a terminal (pipes, logs and tests
+    see only the summary) and for keypoint files (no pose to wait for). The bar is erased on
+    leaving, also on an error, so ``error: ...`` stays one clean line.
+    """
+    from d2m_core.io.keypoints import is_keypoint_file
+    from d2m_core.io.progress import TerminalBar, is_terminal
+
+    path = Path(args.input)
+    if args.quiet or not is_terminal(sys.stderr) or not path.is_file() or is_keypoint_file(path):
+        yield None
+        return
+    with TerminalBar(stream=sys.stderr, label="pose", total_frames=_frame_count(path)) as bar:
+        yield bar
+
+
+def _frame_count(path: Path) -> int | None:
+    """Frames in the video, for the bar's frames/s (``None``: the analysis reports the error)."""
+    from d2m_core.errors import D2MError
+    from d2m_core.io.video import probe_video
+
+    try:
+        return probe_video(path).num_frames or None
+    except D2MError:
+        return None
+
+
 def beat_overrides_from_args(args: argparse.Namespace) -> BeatOverrides:
     """The beat corrections the user asked for (checked: conflicts, ranges, the beat file)."""
     from d2m_core.dance.overrides import BeatOverrides, parse_tempo_scale
@@ -101,6 +144,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     add_input_args(p)
     add_beat_args(p)
+    add_progress_args(p)
     p.add_argument("--json", type=Path, help="write the analysis as JSON here")
     p.add_argument("--plot", type=Path, help="write the rhythm plot (PNG) here")
     p.add_argument(
@@ -120,9 +164,11 @@ def run(args: argparse.Namespace) -> int:
     from d2m_core.dance.tempo import pulse_words
 
     overrides = beat_overrides_from_args(args)  # before the analysis: bad flags fail fast
-    result = apply_overrides(
-        analyze(args.input, key=args.key, fps=args.fps, view=args.view), overrides
-    )
+    with pose_progress(args) as progress:
+        analysis = analyze(
+            args.input, key=args.key, fps=args.fps, view=args.view, progress=progress
+        )
+    result = apply_overrides(analysis, overrides)
     summary = result.to_dict()
     for w in summary["beat_warnings"]:
         print(f"warning: {w}", file=sys.stderr)

@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING
 from d2m_core.cli.analyze import (
     add_beat_args,
     add_input_args,
+    add_progress_args,
     beat_overrides_from_args,
     beat_summary,
+    pose_progress,
 )
 from d2m_core.errors import D2MError
 
@@ -36,6 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     add_input_args(p)
     add_beat_args(p)
+    add_progress_args(p)
     p.add_argument(
         "--prompt",
         default="a @ music with * as the rhythm",
@@ -100,9 +103,11 @@ def run(args: argparse.Namespace) -> int:
 
         download.allow()
     overrides = beat_overrides_from_args(args)  # before the analysis: bad flags fail fast
-    analysis = apply_overrides(
-        analyze(args.input, key=args.key, fps=args.fps, view=args.view), overrides
-    )
+    with pose_progress(args) as progress:
+        analysis = analyze(
+            args.input, key=args.key, fps=args.fps, view=args.view, progress=progress
+        )
+    analysis = apply_overrides(analysis, overrides)
     for w in analysis.beat_correction.warnings if analysis.beat_correction else ():
         print(f"warning: {w}", file=sys.stderr)
     result = generate_music(

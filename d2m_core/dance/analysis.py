@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from d2m_core.dance.cuts import bridge_cuts, keypoint_cuts
 from d2m_core.dance.motion import Motion
 from d2m_core.dance.overrides import BeatOverrides
 from d2m_core.dance.rhythm import RhythmFeatures, rhythm_features
@@ -40,6 +41,14 @@ def load_motion(
         Keypoint-file options (npz entry, frame rate, AIST++ camera).
     progress : callable(fraction, message), optional
         Called during pose estimation.
+
+    Returns
+    -------
+    Motion
+        With ``meta["cuts_s"]``, the scene cuts: from jumps of the whole frame for a video
+        (:func:`~d2m_core.dance.pose.estimate_pose`), from jumps of the dancer's position or
+        size for a keypoint file that does not list them
+        (:func:`~d2m_core.dance.cuts.keypoint_cuts`).
     """
     path = Path(path)
     if not path.exists():
@@ -47,7 +56,11 @@ def load_motion(
     if path.is_dir():
         raise D2MError(f"{path} is a folder: give a video or a keypoint file")
     if is_keypoint_file(path):
-        return load_keypoints(path, key=key, fps=fps, view=view)
+        motion = load_keypoints(path, key=key, fps=fps, view=view)
+        if "cuts_s" not in motion.meta:
+            cuts = keypoint_cuts(motion.keypoints, fps=motion.fps)
+            motion.meta["cuts_s"] = [round(float(t), 4) for t in cuts]
+        return motion
     from d2m_core.dance.pose import estimate_pose  # imported lazily: MediaPipe is slow to import
 
     return estimate_pose(path, progress=progress)
@@ -94,7 +107,13 @@ class Analysis:
             "beats_source": overrides.source,
             "beat_overrides": overrides.to_dict(),
             "beat_warnings": list(bc.warnings) if bc else [],
+            "scene_cuts_s": [round(float(t), 3) for t in self.scene_cuts_s],
         }
+
+    @property
+    def scene_cuts_s(self) -> list[float]:
+        """Scene cuts of the video (first frame of each new shot), seconds; empty if none."""
+        return [float(t) for t in self.motion.meta.get("cuts_s", ())]
 
 
 def analyze_motion(motion: Motion) -> Analysis:
@@ -106,7 +125,11 @@ def analyze_motion(motion: Motion) -> Analysis:
         )
     if not np.any(motion.keypoints[:, :, 2] > 0):
         raise D2MError(f"no person found in {motion.source or 'the input'}")
-    return Analysis(motion=motion, rhythm=rhythm_features(motion), tempo=visual_tempo(motion))
+    cuts = motion.meta.get("cuts_s", ())
+    # The rhythm features see the shots joined smoothly (a cut is no move); the tempo does
+    # the same inside visual_tempo.
+    bridged = replace(motion, keypoints=bridge_cuts(motion.keypoints, fps=motion.fps, cuts_s=cuts))
+    return Analysis(motion=motion, rhythm=rhythm_features(bridged), tempo=visual_tempo(motion))
 
 
 def analyze(

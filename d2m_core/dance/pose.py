@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from d2m_core import settings
+from d2m_core.dance.cuts import cut_frames, frame_cuts, frame_signature, signature_change
 from d2m_core.dance.motion import Motion
 from d2m_core.errors import D2MError
 from d2m_core.io.video import VideoInfo, iter_frames, probe_video
@@ -78,6 +79,10 @@ _GUIDE_MARGIN = 0.3
 #: A part boundary moves to a keyframe this close (fraction of a part's length): its decoder
 #: then starts right there instead of decoding from the previous keyframe.
 _KEYFRAME_SNAP = 0.15
+
+#: Shots at least this long (s) on both sides of a cut get their own search for the dancer;
+#: a shorter insert (a cutaway to someone else) is left to the identity gate.
+_MIN_SHOT_S = 1.0
 
 ProgressFn = Callable[[float, str], None]
 
@@ -410,6 +415,13 @@ def _smooth(kp: np.ndarray, tracked: np.ndarray, fps: float) -> tuple[np.ndarray
     return out, f"savgol(window={win}, order={_SMOOTH_ORDER})"
 
 
+def _shot_bounds(cuts_s: np.ndarray, duration_s: float) -> np.ndarray:
+    """The cuts (s) between two shots both at least :data:`_MIN_SHOT_S` long."""
+    edges = np.r_[0.0, cuts_s, duration_s]
+    long_enough = np.diff(edges) >= _MIN_SHOT_S
+    return np.asarray(cuts_s, np.float64)[long_enough[:-1] & long_enough[1:]] - 1e-6
+
+
 def _pose_step(fps: float) -> int:
     """Analyse every ``step``-th frame: the largest step keeping >= :data:`MIN_POSE_FPS`."""
     return max(1, int(fps // MIN_POSE_FPS))
@@ -451,11 +463,15 @@ def _pose_part(
     stop: threading.Event,
     guide: np.ndarray | None = None,
     quiet_start: bool = False,
+    changes: dict[float, float] | None = None,
 ) -> tuple[list[float], list[np.ndarray | None]]:
     """Track the dancer through one part of the video; ``on_frame(frames done)`` after each.
 
     ``guide``: a (17, 3) pose (original pixels) of the dancer to follow; the first frames show
     only the area around it. ``quiet_start``: silence the graph's start-up logs here.
+    ``changes``: filled with each frame's change from the frame before it, by time
+    (:func:`~d2m_core.dance.cuts.signature_change`, for scene cuts; one number a frame, as no
+    frame is kept). A part's first frame has none: the part before runs into it.
     """
     times: list[float] = []
     raw: list[np.ndarray | None] = []
@@ -463,10 +479,16 @@ def _pose_part(
         iter_frames(path, max_side=max_side, start_s=part[0], end_s=part[1], keep=keep)
     )
     pose = None
+    prev_sig = None
     try:
         for t, rgb in frames:
             if stop.is_set():
                 break
+            if changes is not None:
+                sig = frame_signature(rgb)
+                if times:
+                    changes[t] = signature_change(prev_sig, sig)
+                prev_sig = sig
             if guide is not None and len(times) < _GUIDE_FRAMES:
                 rgb = _only_around(rgb, guide, size)
             if quiet_start and len(times) < _QUIET_FRAMES:
@@ -560,8 +582,12 @@ def _track_video(
     workers: int,
     max_side: int,
     report: ProgressFn,
+    changes: dict[float, float] | None = None,
 ) -> tuple[list[float], list[np.ndarray | None]]:
-    """Run the pose trackers over the video's parts in parallel; frames in time order."""
+    """Run the pose trackers over the video's parts in parallel; frames in time order.
+
+    ``changes``: filled as in :func:`_pose_part` (parts share the frames at their seams).
+    """
     parts = _plan_parts(info, workers=workers, step=step)
     # The same frames in every part (and in the seams): a frame's index in the whole video.
     keep = lambda t: int(round(t * info.fps)) % step == 0  # noqa: E731 - tiny local helper
@@ -574,6 +600,7 @@ def _track_video(
             results[i] = _pose_part(
                 p, part=parts[i], keep=keep, max_side=max_side, size=(info.width, info.height),
                 on_frame=lambda k: events.put(("frame", (i, k))), stop=stop,
+                changes=changes,
             )  # fmt: skip
             events.put(("done", (i, 0)))
         except BaseException as e:  # handed to the caller's thread, re-raised there
@@ -660,7 +687,8 @@ def estimate_pose(
         bridged by interpolation), ``identity_tracks`` (people the tracker followed),
         ``detections_dropped`` (detections of other people), ``decoded_frames`` (frames
         the pose model ran on), ``pose_fps`` (their rate), ``pose_workers``, ``smoothing``,
-        ``pose_model`` and ``rotation``.
+        ``pose_model``, ``rotation`` and ``cuts_s`` (scene cuts: times of the first frame of
+        each new shot, :func:`~d2m_core.dance.cuts.frame_cuts`).
 
     Raises
     ------
@@ -678,9 +706,11 @@ def estimate_pose(
     # One tracker by default: parallel parts are not yet shown to pay off on a busy 2-core
     # machine, and a part may pick another person in a crowded video (bench_realdance).
     n_workers = max(1, workers if workers is not None else 1)
+    changes: dict[float, float] = {}
     times, raw = _track_video(
-        p, info, step=step, workers=n_workers, max_side=max_side, report=report
-    )
+        p, info, step=step, workers=n_workers, max_side=max_side, report=report,
+        changes=changes,
+    )  # fmt: skip
 
     t_raw = np.asarray(times, np.float64)
     order = np.argsort(t_raw, kind="stable")  # decoders output in presentation order; be safe
@@ -692,7 +722,16 @@ def estimate_pose(
             f"no person found in {p.name}: use a video where one dancer's full body is visible"
             " (good light, camera still, dancer not too small)"
         )
-    keep, n_tracks = _main_track(t_raw, raw, min_size=0.01 * max(W, H))
+    cuts_s = frame_cuts(t_raw, [changes.get(float(t), 0.0) for t in t_raw])
+    # The dancer is looked for shot by shot: a cut may move or resize them beyond what the
+    # identity gate lets one track follow.
+    keep = np.zeros(len(raw), bool)
+    n_tracks = 0
+    bounds = np.r_[0, np.searchsorted(t_raw, _shot_bounds(cuts_s, info.duration_s)), len(raw)]
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        if b > a:
+            keep[a:b], n = _main_track(t_raw[a:b], raw[a:b], min_size=0.01 * max(W, H))
+            n_tracks += n
     kp_raw = np.zeros((len(raw), 17, 3), np.float32)
     for i in np.flatnonzero(keep):
         kp_raw[i] = raw[i]
@@ -704,7 +743,10 @@ def estimate_pose(
     seen = keep[nearest]
     tracked_grid = tracked[nearest]
     # Smooth by the rate the pose ran at: a subsampled video's is below where it pays off.
-    kp, smoothing = _smooth(kp, tracked_grid, info.fps) if step == 1 else (kp, "none")
+    # Smoothing stops at cuts (a run of tracked frames ends there).
+    unbroken = tracked_grid.copy()
+    unbroken[cut_frames(cuts_s, fps=info.fps, num_frames=T)] = False
+    kp, smoothing = _smooth(kp, unbroken, info.fps) if step == 1 else (kp, "none")
     kp[:, :, 2] = np.clip(kp[:, :, 2], 0.0, 1.0)
     report(1.0, "pose done")
 
@@ -727,5 +769,6 @@ def estimate_pose(
             "smoothing": smoothing,
             "pose_model": "mediapipe solutions.pose (BlazePose full, model_complexity=1)",
             "rotation": info.rotation,
+            "cuts_s": [round(float(t), 4) for t in cuts_s],
         },
     )

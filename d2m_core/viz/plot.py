@@ -17,7 +17,8 @@ from d2m_core.io.files import atomic_path  # noqa: E402
 
 
 def rhythm_figure(analysis: Analysis, *, width_in: float = 11.0) -> Figure:
-    """Plot a(t) (normalised), the rhythm peaks r, the visual beats, and the tempo in the title.
+    """Plot a(t) (normalised), the rhythm peaks r, the visual beats, scene cuts (dashed, "cut")
+    and the tempo in the title.
 
     Parameters
     ----------
@@ -39,6 +40,9 @@ def rhythm_figure(analysis: Analysis, *, width_in: float = 11.0) -> Figure:
     ax.plot(t[pk], env[pk], "o", ms=3.5, color="#e07b39", label="rhythm peaks r")
     for i, b in enumerate(te.beats_s):
         ax.axvline(b, color="#2a9d55", lw=1.0, alpha=0.7, label="visual beats" if i == 0 else None)
+    for i, c in enumerate(analysis.scene_cuts_s):
+        ax.axvline(c, color="#555555", lw=1.4, ls="--", label="cut" if i == 0 else None)
+        ax.annotate("cut", (c, 1.0), xytext=(3, 0), textcoords="offset points", fontsize=8)
     ax.set_xlim(0, max(t[-1] if len(t) else 1.0, 1e-3))
     ax.set_ylim(0, 1.08)
     ax.set_xlabel("time (s)")

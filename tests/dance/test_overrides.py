@@ -18,7 +18,7 @@ from d2m_core.errors import D2MError
 from d2m_core.io.beatfile import read_beats_file
 
 DURATION_S = 12.0
-NEW_KEYS = {"auto_tempo_bpm", "beats_source", "beat_overrides", "beat_warnings"}
+NEW_KEYS = {"auto_tempo_bpm", "beats_source", "beat_overrides", "beat_warnings", "scene_cuts_s"}
 
 
 @pytest.fixture(scope="module")
