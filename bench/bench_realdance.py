@@ -26,7 +26,6 @@ paper's BCS / BHS (onsets in 0.2 s bins, of both soundtracks).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -34,9 +33,11 @@ from pathlib import Path
 
 import numpy as np
 
+from d2m_core.app.pipeline import content_key
 from d2m_core.dance.analysis import analyze_motion
 from d2m_core.dance.motion import Motion
 from d2m_core.errors import D2MError
+from d2m_core.io.beatfile import read_beats_file
 from d2m_core.metrics import visual
 from d2m_core.music.beats import beat_f_measure
 
@@ -60,17 +61,12 @@ class Clip:
         return len(refs) >= 2 and beat_f_measure(refs[0], refs[1]) >= TRUST_F
 
 
-def read_beats(path: Path) -> np.ndarray:
-    rows = [ln.split("#")[0].split() for ln in path.read_text().splitlines()]
-    return np.array([float(r[0]) for r in rows if r], dtype=np.float64)
-
-
 def find_clips(folders: list[Path]) -> list[Clip]:
     clips = []
     for folder in folders:
         for video in sorted(folder.glob("*.mp4")):
             refs = {
-                p.name[len(video.stem) + 1 : -len(".beats")]: read_beats(p)
+                p.name[len(video.stem) + 1 : -len(".beats")]: read_beats_file(p)
                 for p in sorted(folder.glob(f"{video.stem}.*.beats"))
             }
             refs = dict(sorted(refs.items(), key=lambda kv: kv[0] != "madmom"))  # madmom first
@@ -79,30 +75,24 @@ def find_clips(folders: list[Path]) -> list[Clip]:
     return clips
 
 
-def content_key(path: Path) -> str:
-    h = hashlib.sha1()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
-
-
 def cached_motion(video: Path, cache: Path) -> Motion:
     """The video's pose, from the cache when this exact file was seen before."""
     from d2m_core.dance.pose import estimate_pose
 
-    out = cache / f"{video.stem}-{content_key(video)}.npz"
+    out = cache / f"{video.stem}-{content_key(video)[:16]}.npz"
     if out.is_file():
         z = np.load(out)
         size = tuple(int(v) for v in z["frame_size"]) if z["frame_size"].size else None
+        cuts = [float(t) for t in z["cuts_s"]] if "cuts_s" in z.files else []
         return Motion(keypoints=z["keypoints"], fps=float(z["fps"]), frame_size=size,
-                      source=str(video))  # fmt: skip
+                      source=str(video), meta={"cuts_s": cuts})  # fmt: skip
     t0 = time.perf_counter()
     m = estimate_pose(video)
     print(f"  pose of {video.name}: {time.perf_counter() - t0:.1f} s (cached in {cache})")
     cache.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".part.npz")
-    np.savez(tmp, keypoints=m.keypoints, fps=m.fps, frame_size=np.array(m.frame_size or ()))
+    np.savez(tmp, keypoints=m.keypoints, fps=m.fps, frame_size=np.array(m.frame_size or ()),
+             cuts_s=np.array(m.meta.get("cuts_s", ()), dtype=float))  # fmt: skip
     tmp.replace(out)
     return m
 

@@ -126,10 +126,9 @@ def analyze_motion(motion: Motion) -> Analysis:
     if not np.any(motion.keypoints[:, :, 2] > 0):
         raise D2MError(f"no person found in {motion.source or 'the input'}")
     cuts = motion.meta.get("cuts_s", ())
-    # The rhythm features see the shots joined smoothly (a cut is no move); the tempo does
-    # the same inside visual_tempo.
+    # Rhythm and tempo see the shots joined smoothly: a cut is no move.
     bridged = replace(motion, keypoints=bridge_cuts(motion.keypoints, fps=motion.fps, cuts_s=cuts))
-    return Analysis(motion=motion, rhythm=rhythm_features(bridged), tempo=visual_tempo(motion))
+    return Analysis(motion=motion, rhythm=rhythm_features(bridged), tempo=visual_tempo(bridged))
 
 
 def analyze(

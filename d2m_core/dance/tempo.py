@@ -37,7 +37,6 @@ import numpy as np
 import scipy.ndimage as ndi
 import scipy.signal
 
-from d2m_core.dance.cuts import bridge_cuts
 from d2m_core.dance.motion import Motion
 
 NOVELTY_RATE = 100.0  # Hz: 10 ms beat resolution whatever the video's frame rate
@@ -346,11 +345,14 @@ def visual_tempo(motion: Motion, *, prior_bpm: float = 105.0) -> TempoEstimate:
     Returns
     -------
     TempoEstimate
-        Scene cuts in ``motion.meta["cuts_s"]`` are bridged first
-        (:func:`~d2m_core.dance.cuts.bridge_cuts`): a cut neither hits nor breaks the pulse.
+
+    Notes
+    -----
+    Scene cuts are the caller's to bridge first (:func:`~d2m_core.dance.cuts.bridge_cuts`, as
+    :func:`~d2m_core.dance.analysis.analyze_motion` does), so a cut neither hits nor breaks
+    the pulse.
     """
-    kp = bridge_cuts(motion.keypoints, fps=motion.fps, cuts_s=motion.meta.get("cuts_s", ()))
-    nov = motion_novelty(kp, fps=motion.fps)
+    nov = motion_novelty(motion.keypoints, fps=motion.fps)
     bpm, conf = estimate_tempo(nov, prior_bpm=prior_bpm)
     ramp = tempo_ramps(local_tempi(nov, bpm=bpm))
     beats = track_beats(nov, bpm=bpm, tightness=RAMP_TIGHTNESS if ramp else BEAT_TIGHTNESS)

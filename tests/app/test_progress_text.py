@@ -2,23 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
+from test_app_e2e import load_app  # a sibling test module: pytest puts tests/app on sys.path
 
 from d2m_core.app import pipeline
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _app():
-    if "d2m_app" in sys.modules:  # loaded already by another app test
-        return sys.modules["d2m_app"]
-    spec = importlib.util.spec_from_file_location("d2m_app", ROOT / "app.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["d2m_app"] = mod
-    spec.loader.exec_module(mod)
-    return mod
 
 
 class FakeClock:
@@ -42,7 +28,7 @@ class FakeGrProgress:
 def test_pose_progress_text_says_the_time_left():
     clock = FakeClock()
     gr_progress = FakeGrProgress()
-    report = pipeline.pose_reporter(_app()._gr_progress(gr_progress), clock=clock)
+    report = pipeline.pose_reporter(load_app()._gr_progress(gr_progress), clock=clock)
     report(0.0, "estimating pose")
     for k in range(1, 11):  # 5% every half second: 10 %/s
         clock.now += 0.5
