@@ -650,6 +650,24 @@ def _track_video(
     return _stitch(results)
 
 
+def _main_dancer_by_shot(
+    times: np.ndarray, raw: list, *, cuts_s: np.ndarray, duration_s: float, min_size: float
+) -> tuple[np.ndarray, int]:
+    """Which detections are the main dancer, chosen shot by shot, and how many tracks.
+
+    A cut may move or resize the dancer beyond what the identity gate lets one track follow,
+    so each shot (:func:`_shot_bounds`) picks its own main track (:func:`_main_track`).
+    """
+    keep = np.zeros(len(raw), bool)
+    n_tracks = 0
+    bounds = np.r_[0, np.searchsorted(times, _shot_bounds(cuts_s, duration_s)), len(raw)]
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        if b > a:
+            keep[a:b], n = _main_track(times[a:b], raw[a:b], min_size=min_size)
+            n_tracks += n
+    return keep, n_tracks
+
+
 def estimate_pose(
     path: str | os.PathLike,
     *,
@@ -723,15 +741,9 @@ def estimate_pose(
             " (good light, camera still, dancer not too small)"
         )
     cuts_s = frame_cuts(t_raw, [changes.get(float(t), 0.0) for t in t_raw])
-    # The dancer is looked for shot by shot: a cut may move or resize them beyond what the
-    # identity gate lets one track follow.
-    keep = np.zeros(len(raw), bool)
-    n_tracks = 0
-    bounds = np.r_[0, np.searchsorted(t_raw, _shot_bounds(cuts_s, info.duration_s)), len(raw)]
-    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-        if b > a:
-            keep[a:b], n = _main_track(t_raw[a:b], raw[a:b], min_size=0.01 * max(W, H))
-            n_tracks += n
+    keep, n_tracks = _main_dancer_by_shot(
+        t_raw, raw, cuts_s=cuts_s, duration_s=info.duration_s, min_size=0.01 * max(W, H)
+    )
     kp_raw = np.zeros((len(raw), 17, 3), np.float32)
     for i in np.flatnonzero(keep):
         kp_raw[i] = raw[i]
