@@ -24,15 +24,41 @@ from typing import Any
 import gradio as gr
 
 from d2m_core import settings
-from d2m_core.app import page, pipeline
+from d2m_core.app import lab, page, pipeline
+from d2m_core.dance.overrides import BeatOverrides, step_overrides, tap_overrides
 from d2m_core.errors import D2MError
 from d2m_core.music.prompt import DEFAULT_PROMPT
+from d2m_core.viz.timeline import timeline_data, timeline_html
 
 log = logging.getLogger("d2m.app")
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 EXAMPLE_VIDEO = ASSETS / "example_dancer_96bpm.mp4"
 EXAMPLE_KEYPOINTS = ASSETS / "example_dance_112bpm.npz"
+#: The page's script: beat timelines, metronome clicks, taps, the A/B player.
+STUDIO_JS = ASSETS / "beat_studio.js"
+STUDIO_CSS = ASSETS / "beat_studio.css"
+#: The players the timelines follow (elem_ids of the two video components).
+STUDIO_VIDEO = "#studio-video"
+RESULT_VIDEO = "#result-video"
+#: Generations made by the "seeds at once" button.
+SEEDS_AT_ONCE = 4
+#: The correction buttons: action (see :func:`d2m_core.dance.overrides.step_overrides`), label.
+CORRECTIONS = (
+    ("half", "½ tempo"),
+    ("double", "×2 tempo"),
+    ("three_two", "×3/2"),
+    ("two_three", "×2/3"),
+    ("earlier", "◀ 10 ms earlier"),
+    ("later", "10 ms later ▶"),
+    ("reset", "Reset to automatic"),
+)
+# The tap button's browser half: every input passes through, the last (the hidden taps box)
+# becomes the taps so far, with this tap's video time added by the page's script.
+TAP_JS = f"""(...args) => {{
+    const taps = window.d2mStudio ? window.d2mStudio.tap("{STUDIO_VIDEO}") : "[]";
+    return [...args.slice(0, -1), taps];
+}}"""
 
 CSS = """
 .chips .gallery-item, .chips button { padding: 2px 8px !important; min-height: 0 !important; }
@@ -41,6 +67,17 @@ CSS = """
 /* The one progress bar of a step is drawn over its summary: leave it room for bar and label. */
 #analysis-summary, #results-summary { min-height: 6em; }
 footer { display: none !important; }
+/* Prompt lab: a wide table scrolls inside its box, never the page (phones). */
+.d2m-lab { overflow-x: auto; max-width: 100%; }
+.d2m-lab table { border-collapse: collapse; width: 100%; font-size: 13px; }
+.d2m-lab th, .d2m-lab td { padding: 3px 6px; text-align: left; vertical-align: top;
+    border-bottom: 1px solid var(--border-color-primary); }
+.d2m-lab-prompt { min-width: 14em; }
+/* Long result names wrap instead of being cut to "unianim…mp4" on a phone. */
+#downloads td.filename, #downloads .stem { white-space: normal !important;
+    overflow: visible !important; text-overflow: clip !important; word-break: break-all; }
+.d2m-fix { gap: 6px !important; flex-wrap: wrap; }
+.d2m-help { font-size: 0.9em; }
 """
 
 #: Analyses (and, separately, generations) run at once unless ``--concurrency`` says otherwise.
@@ -96,11 +133,17 @@ def analyze(
     kp_key: str | None = None,
     kp_fps: float | None = None,
     kp_view: float | None = None,
+    beat_correction: dict | str | None = None,
     progress: gr.Progress = _PROGRESS,
 ) -> tuple:
-    """Analyse the dance: pose check image, summary, rhythm plot, suggested style, length hint."""
+    """Analyse the dance: pose check image, summary, rhythm plot, suggested style, length hint,
+    the playable video with its beat timeline, and the beats in use (corrected as
+    ``beat_correction`` says: the dict ``/analyze`` returned as ``correction``, or {})."""
     path, opts = page.pick_input(video, keypoints, kp_key, kp_fps, kp_view)
-    out = pipeline.get_pipeline().analyze(path, **opts, progress=_gr_progress(progress))
+    overrides = page.parse_correction(beat_correction)
+    out = pipeline.get_pipeline().analyze(
+        path, **opts, overrides=overrides, progress=_gr_progress(progress)
+    )
     _warn(out.warnings)
     return (
         str(out.preview_png),
@@ -108,7 +151,67 @@ def analyze(
         str(out.plot_png),
         gr.update(value=out.suggested_genre, label=page.genre_label(out.suggested_genre)),
         gr.update(label=page.length_label(out.summary["duration_s"])),
+        str(out.video_mp4),
+        *_studio_values(out),
     )
+
+
+def _studio_values(out: pipeline.AnalyzeOutput, *, taps: int = 0) -> tuple:
+    """The timeline, its status line and the beats in use, for one (corrected) analysis."""
+    data = timeline_data(out.analysis, video=STUDIO_VIDEO)
+    return (
+        timeline_html(data, title="Your dance: the beats the music will follow"),
+        page.studio_status(out, taps=taps),
+        page.beat_grid(out),
+    )
+
+
+def _analysis_of(inputs: tuple, overrides: Any) -> pipeline.AnalyzeOutput:
+    path, opts = page.pick_input(*inputs)
+    return pipeline.get_pipeline().analyze(path, **opts, overrides=overrides)
+
+
+@_user_errors
+def correct_beats(
+    video: Any = None,
+    keypoints: Any = None,
+    kp_key: str | None = None,
+    kp_fps: float | None = None,
+    kp_view: float | None = None,
+    beat_correction: dict | str | None = None,
+    action: str = "reset",
+) -> tuple:
+    """One press of a correction button (``double``, ``half``, ``three_two``, ``two_three``,
+    ``earlier``, ``later``, ``reset``): the new correction, timeline, status and beats."""
+    inputs = (video, keypoints, kp_key, kp_fps, kp_view)
+    auto = _analysis_of(inputs, None)
+    current = page.parse_correction(beat_correction) or BeatOverrides()
+    new = step_overrides(current, action, analysis=auto.analysis)
+    out = _analysis_of(inputs, None if new.is_identity else new)
+    return (page.beat_grid(out)["correction"], *_studio_values(out))
+
+
+@_user_errors
+def tap_beats(
+    video: Any = None,
+    keypoints: Any = None,
+    kp_key: str | None = None,
+    kp_fps: float | None = None,
+    kp_view: float | None = None,
+    beat_correction: dict | str | None = None,
+    taps: str | None = None,
+) -> tuple:
+    """A tap (the page's script sends every tap so far, in video seconds): from
+    ``page.MIN_TAPS`` taps on, the beats follow them."""
+    inputs = (video, keypoints, kp_key, kp_fps, kp_view)
+    times = page.parse_taps(taps)
+    current = page.parse_correction(beat_correction)
+    if len(times) < page.MIN_TAPS:
+        out = _analysis_of(inputs, current)
+        return (gr.skip(), gr.skip(), page.studio_status(out, taps=len(times)), gr.skip())
+    new = tap_overrides(times, overrides=current or BeatOverrides())
+    out = _analysis_of(inputs, new)
+    return (page.beat_grid(out)["correction"], *_studio_values(out))
 
 
 @pipeline.gpu_task()
@@ -126,10 +229,69 @@ def generate(
     length_s: float | None = 0,
     guidance: float | None = 3.0,
     zero_shot: bool | None = False,
+    beat_correction: dict | str | None = None,
     progress: gr.Progress = _PROGRESS,
 ) -> tuple:
-    """Music for the dance: the video with its soundtrack, the audio, downloads, alignment."""
-    path, opts = page.pick_input(video, keypoints, kp_key, kp_fps, kp_view)
+    """Music for the dance: the video with its soundtrack, the audio, downloads, alignment,
+    the result's timeline and its prompt-lab entry (a list of one)."""
+    out = _generate_one(
+        (video, keypoints, kp_key, kp_fps, kp_view),
+        (prompt, genre, backbone, seed, length_s, guidance, zero_shot),
+        beat_correction,
+        progress=_gr_progress(progress),
+    )
+    return (*_result_values(out), [lab.lab_record(out)])
+
+
+@pipeline.gpu_task(duration=300)
+@_user_errors
+def generate_seeds(
+    video: Any = None,
+    keypoints: Any = None,
+    kp_key: str | None = None,
+    kp_fps: float | None = None,
+    kp_view: float | None = None,
+    prompt: str = DEFAULT_PROMPT,
+    genre: str | None = pipeline.AUTO_GENRE,
+    backbone: str | None = "groove",
+    seed: float | None = 0,
+    length_s: float | None = 0,
+    guidance: float | None = 3.0,
+    zero_shot: bool | None = False,
+    beat_correction: dict | str | None = None,
+    progress: gr.Progress = _PROGRESS,
+) -> tuple:
+    """:func:`generate` for ``SEEDS_AT_ONCE`` seeds from ``seed`` on: the last one is shown,
+    all go to the prompt lab."""
+    inputs = (video, keypoints, kp_key, kp_fps, kp_view)
+    first, report = int(seed or 0), _gr_progress(progress)
+    outs = [
+        _generate_one(
+            inputs,
+            (prompt, genre, backbone, first + i, length_s, guidance, zero_shot),
+            beat_correction,
+            progress=_seed_progress(report, i),
+        )
+        for i in range(SEEDS_AT_ONCE)
+    ]
+    return (*_result_values(outs[-1]), [lab.lab_record(o) for o in outs])
+
+
+def _seed_progress(report: pipeline.Progress, i: int) -> pipeline.Progress:
+    """Progress of the i-th of ``SEEDS_AT_ONCE`` generations as part of the whole batch."""
+    return functools.partial(_batch_step, report, i)
+
+
+def _batch_step(report: pipeline.Progress, i: int, f: float, msg: str) -> None:
+    report((i + f) / SEEDS_AT_ONCE, f"seed {i + 1} of {SEEDS_AT_ONCE}: {msg}")
+
+
+def _generate_one(
+    inputs: tuple, choices: tuple, beat_correction: Any, *, progress: pipeline.Progress
+) -> pipeline.GenerateOutput:
+    """One generation from the page's inputs and choices (prompt ... zero-shot)."""
+    prompt, genre, backbone, seed, length_s, guidance, zero_shot = choices
+    path, opts = page.pick_input(*inputs)
     out = pipeline.get_pipeline().generate(
         path,
         **opts,
@@ -140,15 +302,26 @@ def generate(
         duration_s=float(length_s) if length_s else None,
         guidance=guidance,
         zero_shot=bool(zero_shot),
-        progress=_gr_progress(progress),
+        overrides=page.parse_correction(beat_correction),
+        progress=progress,
     )
     _warn(out.warnings)
+    return out
+
+
+def _result_values(out: pipeline.GenerateOutput) -> tuple:
+    """What the results section shows for one generation (in ResultsSection.outputs order,
+    less the lab records)."""
+    data = timeline_data(
+        out.result.analysis, video=RESULT_VIDEO, music_beats_s=out.result.alignment.music_beats_s
+    )
     return (
         str(out.video_mp4),
         str(out.audio_wav),
         [str(f) for f in out.files],
         str(out.alignment_png),
         page.generation_markdown(out),
+        timeline_html(data, title="The result: dance beats and the music's beats"),
     )
 
 
@@ -157,21 +330,64 @@ def cleared_analysis() -> tuple:
     return (
         gr.update(value=None, visible=False),
         page.ANALYSIS_PLACEHOLDER,
-        gr.update(value=None, visible=False),
+        None,
         gr.update(value=pipeline.AUTO_GENRE, label=page.GENRE_MENU_LABEL),
         gr.update(label=page.length_label_default()),
+        None,
+        "",
+        "",
+        None,
     )
 
 
 def cleared_results() -> tuple:
     """What :func:`generate` fills, emptied and hidden (in its return order)."""
     hidden = gr.update(value=None, visible=False)
-    return (hidden, hidden, hidden, hidden, page.RESULTS_PLACEHOLDER)
+    return (hidden, hidden, hidden, hidden, page.RESULTS_PLACEHOLDER, hidden, [])
 
 
 def new_input() -> tuple:
-    """A new upload or a cleared input: results of the previous dance no longer apply."""
-    return (*cleared_analysis(), *cleared_results())
+    """A new upload or a cleared input: results of the previous dance no longer apply (its
+    beat studio hides and its beat correction goes; the prompt lab stays: it is history)."""
+    return (*cleared_analysis(), *cleared_results(), gr.update(visible=False), {})
+
+
+def _lab_root() -> Path:
+    return pipeline.get_pipeline().root / "outputs"
+
+
+def _lab_view(entries: list[dict], *, expired: int = 0) -> tuple:
+    """The lab's table, its A and B menus (newest two picked), the A/B player, and whether the
+    lab shows at all."""
+    choices = lab.ab_choices(entries)
+    a = choices[0][1] if choices else None
+    b = choices[1][1] if len(choices) > 1 else None
+    return (
+        lab.lab_table_html(entries, expired=expired),
+        gr.update(choices=choices, value=a),
+        gr.update(choices=choices, value=b),
+        lab.ab_player_html(entries, a, b),
+        gr.update(visible=bool(entries)),
+    )
+
+
+def add_to_lab(stored: Any, records: Any) -> tuple:
+    """New generations join the session's lab (kept in the browser: it survives a reload)."""
+    new = records if isinstance(records, list) else []
+    entries = lab.add_entries(stored, new, root=_lab_root())
+    return (entries, *_lab_view(entries))
+
+
+def restore_lab(stored: Any) -> tuple:
+    """On page load: the lab this browser kept, less the entries whose files expired."""
+    entries = lab.valid_entries(stored, root=_lab_root())
+    expired = len(stored) - len(entries) if isinstance(stored, list) else 0
+    return (entries, *_lab_view(entries, expired=expired))
+
+
+def ab_player(stored: Any, a: str | None, b: str | None) -> str:
+    """The A/B player for the two picked generations."""
+    return lab.ab_player_html(lab.valid_entries(stored, root=_lab_root()), a, b)
 
 
 def check_video_upload(video: Any) -> tuple:
@@ -248,12 +464,28 @@ class DanceSection:
     analyze: gr.Button
     preview: gr.Image
     summary: gr.Markdown
-    rhythm_plot: gr.Image
 
     @property
     def inputs(self) -> list[gr.components.Component]:
         """The components every analysis and generation reads, in the handlers' order."""
         return [self.video, self.keypoints, self.kp_key, self.kp_fps, self.kp_view]
+
+
+@dataclass(frozen=True)
+class BeatStudio:
+    """The analysed dance as a playable video with its beat timeline and the correction
+    buttons; the paper's plot and the beats as data in a section for researchers."""
+
+    column: gr.Column
+    video: gr.Video
+    timeline: gr.HTML
+    status: gr.Markdown
+    buttons: dict[str, gr.Button]  # action -> button (see correct_beats)
+    tap: gr.Button
+    taps: gr.Textbox  # hidden: the page's script fills it with the taps so far
+    rhythm_plot: gr.Image
+    grid: gr.JSON
+    correction: gr.JSON
 
 
 @dataclass(frozen=True)
@@ -268,7 +500,7 @@ class PromptSection:
 
 @dataclass(frozen=True)
 class GenerationControls:
-    """Step 2, second half: backbone, seed, length, guidance, zero-shot, the generate button."""
+    """Step 2, second half: backbone, seed, length, guidance, zero-shot, the generate buttons."""
 
     backbone: gr.Dropdown
     seed: gr.Number
@@ -276,22 +508,55 @@ class GenerationControls:
     guidance: gr.Slider
     zero_shot: gr.Checkbox
     generate: gr.Button
+    seeds: gr.Button  # SEEDS_AT_ONCE seeds at once
+
+    @property
+    def choices(self) -> list[gr.components.Component]:
+        """What a generation reads besides the input and prompt, in the handlers' order."""
+        return [self.backbone, self.seed, self.length, self.guidance, self.zero_shot]
 
 
 @dataclass(frozen=True)
 class ResultsSection:
-    """Step 3: the video with its music, the music alone, downloads and the alignment."""
+    """Step 3: the video with its music and timeline, the music alone, downloads, alignment."""
 
     video: gr.Video
+    timeline: gr.HTML
     audio: gr.Audio
     files: gr.File
     alignment: gr.Image
     figures: gr.Markdown
+    records: gr.JSON  # hidden: the generations' lab entries, on their way to the lab
 
     @property
     def outputs(self) -> list[gr.components.Component]:
         """In :func:`generate`'s return order."""
-        return [self.video, self.audio, self.files, self.alignment, self.figures]
+        return [
+            self.video, self.audio, self.files, self.alignment, self.figures, self.timeline,
+            self.records,
+        ]  # fmt: skip
+
+    @property
+    def players(self) -> list[gr.components.Component]:
+        """What stays hidden until there is music."""
+        return [self.video, self.audio, self.files, self.alignment, self.timeline]
+
+
+@dataclass(frozen=True)
+class PromptLab:
+    """Every generation of the session (kept in the browser), and an A/B player."""
+
+    column: gr.Column
+    stored: gr.BrowserState
+    table: gr.HTML
+    a: gr.Dropdown
+    b: gr.Dropdown
+    player: gr.HTML
+
+    @property
+    def view(self) -> list[gr.components.Component]:
+        """In the order of ``_lab_view``'s values."""
+        return [self.table, self.a, self.b, self.player, self.column]
 
 
 def _keypoint_tab() -> tuple[gr.File, gr.Textbox, gr.Number, gr.Number]:
@@ -318,26 +583,63 @@ def _dance_section(limits: pipeline.Limits) -> DanceSection:
                         f" {limits.max_upload_mb:g} MB)",
                         sources=["upload"],
                         height=360,
+                        elem_id="dance-video",
                     )
                 with gr.Tab("Keypoint file", id="keypoints"):
                     keypoints, kp_key, kp_fps, kp_view = _keypoint_tab()
             analyze_btn = gr.Button("Analyse the dance", variant="primary")
         with gr.Column(scale=1):
+            summary = gr.Markdown(page.ANALYSIS_PLACEHOLDER, elem_id="analysis-summary")
             # Outputs stay hidden until they hold something: no empty boxes on the first screen.
             preview = gr.Image(
-                label="Pose check: the skeleton d2m found", type="filepath", height=360,
+                label="Pose check: the skeleton d2m found", type="filepath", height=300,
                 interactive=False, visible=False,
             )  # fmt: skip
-            summary = gr.Markdown(page.ANALYSIS_PLACEHOLDER, elem_id="analysis-summary")
-    # The figures carry their own titles: a component label would cover them.
-    rhythm_plot = gr.Image(
-        label="Visual rhythm: acceleration, rhythm peaks, visual beats", type="filepath",
-        interactive=False, show_label=False, height=320, visible=False,
-    )  # fmt: skip
     return DanceSection(
         column=column, tabs=tabs, video=video, keypoints=keypoints, kp_key=kp_key,
         kp_fps=kp_fps, kp_view=kp_view, analyze=analyze_btn, preview=preview, summary=summary,
-        rhythm_plot=rhythm_plot,
+    )  # fmt: skip
+
+
+def _correction_buttons() -> tuple[dict[str, gr.Button], gr.Button]:
+    """The hand-correction buttons, by action, and the tap button."""
+    buttons = {}
+    with gr.Row(elem_classes="d2m-fix"):
+        for action, label in CORRECTIONS[:4]:
+            buttons[action] = gr.Button(label, size="sm", min_width=60)
+    with gr.Row(elem_classes="d2m-fix"):
+        for action, label in CORRECTIONS[4:]:
+            buttons[action] = gr.Button(label, size="sm", min_width=60)
+        tap = gr.Button("Tap (T)", size="sm", min_width=60, elem_id="tap-button")
+    return buttons, tap
+
+
+def _beat_studio() -> BeatStudio:
+    with gr.Column(visible=False, elem_id="beat-studio") as column:
+        gr.Markdown(page.STUDIO_TITLE)
+        status = gr.Markdown(elem_id="studio-status")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=300):
+                video = gr.Video(
+                    label="Your dance: play it to check the beats", interactive=False,
+                    height=360, elem_id=STUDIO_VIDEO.lstrip("#"),
+                )  # fmt: skip
+                timeline = gr.HTML(elem_id="dance-timeline")
+            with gr.Column(scale=2, min_width=260):
+                buttons, tap = _correction_buttons()
+                gr.Markdown(page.STUDIO_HELP, elem_classes="d2m-help")
+        taps = gr.Textbox(visible=False, elem_id="tap-times")
+        with gr.Accordion("Details for researchers: rhythm plot and beats", open=False):
+            rhythm_plot = gr.Image(
+                label="Visual rhythm: acceleration a(t), rhythm peaks r, visual beats",
+                type="filepath", interactive=False, show_label=False, height=320,
+            )  # fmt: skip
+            with gr.Row():
+                grid = gr.JSON(label="Beats in use (what /analyze returns)")
+                correction = gr.JSON(value={}, label="Beat correction (sent with Generate)")
+    return BeatStudio(
+        column=column, video=video, timeline=timeline, status=status, buttons=buttons, tap=tap,
+        taps=taps, rhythm_plot=rhythm_plot, grid=grid, correction=correction,
     )  # fmt: skip
 
 
@@ -400,10 +702,12 @@ def _generation_controls(*, max_length_s: float) -> GenerationControls:
             )
         if note:
             gr.Markdown(page.backbone_note_html(note), elem_classes="backbone-note")
-    generate_btn = gr.Button("Generate music", variant="primary")
+    with gr.Row():
+        generate_btn = gr.Button("Generate music", variant="primary", scale=3)
+        seeds_btn = gr.Button(f"{SEEDS_AT_ONCE} seeds at once", scale=1, min_width=140)
     return GenerationControls(
         backbone=backbone, seed=seed, length=length, guidance=guidance, zero_shot=zero_shot,
-        generate=generate_btn,
+        generate=generate_btn, seeds=seeds_btn,
     )  # fmt: skip
 
 
@@ -413,22 +717,43 @@ def _results_section() -> ResultsSection:
     # one line of text instead of empty boxes.
     figures = gr.Markdown(page.RESULTS_PLACEHOLDER, elem_id="results-summary")
     with gr.Row(equal_height=False):
-        with gr.Column(scale=1):
-            video = gr.Video(label="Your dance with its new music", height=420, visible=False)
-        with gr.Column(scale=1):
+        with gr.Column(scale=3, min_width=300):
+            video = gr.Video(
+                label="Your dance with its new music", height=420, visible=False,
+                elem_id=RESULT_VIDEO.lstrip("#"),
+            )  # fmt: skip
+            timeline = gr.HTML(visible=False, elem_id="result-timeline")
+        with gr.Column(scale=2, min_width=260):
             audio = gr.Audio(
                 label="The music alone", type="filepath", interactive=False, visible=False
             )
             files = gr.File(
-                label="Downloads", file_count="multiple", interactive=False, visible=False
-            )
-    alignment = gr.Image(
-        label="Beat alignment: visual beats vs detected music beats", type="filepath",
-        interactive=False, show_label=False, height=260, visible=False,
-    )  # fmt: skip
+                label="Downloads", file_count="multiple", interactive=False, visible=False,
+                elem_id="downloads",
+            )  # fmt: skip
+    with gr.Accordion("Alignment figure for researchers", open=False):
+        alignment = gr.Image(
+            label="Beat alignment: visual beats vs detected music beats", type="filepath",
+            interactive=False, show_label=False, height=260, visible=False,
+        )  # fmt: skip
+    records = gr.JSON(visible=False)
     return ResultsSection(
-        video=video, audio=audio, files=files, alignment=alignment, figures=figures
-    )
+        video=video, timeline=timeline, audio=audio, files=files, alignment=alignment,
+        figures=figures, records=records,
+    )  # fmt: skip
+
+
+def _prompt_lab() -> PromptLab:
+    stored = gr.BrowserState([], storage_key="d2m-prompt-lab")
+    with gr.Column(visible=False, elem_id="prompt-lab") as column:
+        gr.Markdown(page.LAB_TITLE)
+        table = gr.HTML()
+        with gr.Row():
+            # A min width stacks them on a phone, so neither label is cut short.
+            a = gr.Dropdown(label="A", choices=[], elem_id="lab-a", min_width=300)
+            b = gr.Dropdown(label="B", choices=[], elem_id="lab-b", min_width=300)
+        player = gr.HTML(elem_id="ab-player")
+    return PromptLab(column=column, stored=stored, table=table, a=a, b=b, player=player)
 
 
 # --------------------------------------------------------------------------------------------
@@ -446,22 +771,30 @@ def _show_many(n: int) -> Callable[[], tuple]:
 
 
 def _analysis_outputs(
-    dance: DanceSection, prompt: PromptSection, controls: GenerationControls
+    dance: DanceSection, studio: BeatStudio, prompt: PromptSection, controls: GenerationControls
 ) -> list[gr.components.Component]:
     """What an analysis fills, in :func:`analyze`'s return order."""
-    return [dance.preview, dance.summary, dance.rhythm_plot, prompt.genre, controls.length]
+    return [
+        dance.preview, dance.summary, studio.rhythm_plot, prompt.genre, controls.length,
+        studio.video, studio.timeline, studio.status, studio.grid,
+    ]  # fmt: skip
 
 
 def _wire_analysis(
-    dance: DanceSection, outputs: list[gr.components.Component], *, concurrency: int
+    dance: DanceSection,
+    studio: BeatStudio,
+    outputs: list[gr.components.Component],
+    *,
+    concurrency: int,
 ) -> None:
     # One progress bar, on the summary: on every output it was drawn five times over.
     event = dance.analyze.click(
-        analyze, dance.inputs, outputs, api_name="analyze", concurrency_id="analyze",
-        concurrency_limit=concurrency, show_progress_on=dance.summary,
+        analyze, [*dance.inputs, studio.correction], outputs, api_name="analyze",
+        concurrency_id="analyze", concurrency_limit=concurrency,
+        show_progress_on=dance.summary,
     )  # fmt: skip
     event.success(
-        _show_many(2), None, [dance.preview, dance.rhythm_plot], api_visibility="private",
+        _show_many(2), None, [dance.preview, studio.column], api_visibility="private",
         **_INSTANT,
     )  # fmt: skip
     event.failure(
@@ -470,31 +803,66 @@ def _wire_analysis(
     )  # fmt: skip
 
 
+def _wire_studio(dance: DanceSection, studio: BeatStudio) -> None:
+    """The correction buttons and the tap button (its script adds the video time of the tap)."""
+    outputs = [studio.correction, studio.timeline, studio.status, studio.grid]
+    for action, button in studio.buttons.items():
+        button.click(
+            correct_beats, [*dance.inputs, studio.correction, gr.State(action)], outputs,
+            api_name=f"beats_{action}", api_visibility="undocumented", **_INSTANT,
+        )  # fmt: skip
+    # The script's function replaces the last input (the hidden taps box) with every tap so
+    # far; "multiple": a quick tap must not be dropped while the previous one is answered.
+    studio.tap.click(
+        tap_beats, [*dance.inputs, studio.correction, studio.taps], outputs,
+        js=TAP_JS, api_name="beats_tap", api_visibility="undocumented",
+        trigger_mode="multiple", **_INSTANT,
+    )  # fmt: skip
+
+
 def _wire_generation(
     dance: DanceSection,
+    studio: BeatStudio,
     prompt: PromptSection,
     controls: GenerationControls,
     results: ResultsSection,
+    lab_: PromptLab,
     *,
     concurrency: int,
 ) -> None:
-    c = controls
-    event = controls.generate.click(
-        generate,
-        [*dance.inputs, prompt.prompt, prompt.genre, c.backbone, c.seed, c.length, c.guidance,
-         c.zero_shot],
-        results.outputs,
-        api_name="generate",
-        concurrency_id="generate",
-        concurrency_limit=concurrency,
-        show_progress_on=results.figures,
+    inputs = [*dance.inputs, prompt.prompt, prompt.genre, *controls.choices, studio.correction]
+    for fn, button, name in (
+        (generate, controls.generate, "generate"),
+        (generate_seeds, controls.seeds, "generate_seeds"),
+    ):
+        event = button.click(
+            fn, inputs, results.outputs, api_name=name, concurrency_id="generate",
+            concurrency_limit=concurrency, show_progress_on=results.figures,
+        )  # fmt: skip
+        event.success(
+            _show_many(len(results.players)), None, results.players, api_visibility="private",
+            **_INSTANT,
+        )  # fmt: skip
+        event.success(
+            add_to_lab, [lab_.stored, results.records], [lab_.stored, *lab_.view],
+            api_visibility="private", **_INSTANT,
+        )  # fmt: skip
+        event.failure(
+            cleared_results, None, results.outputs, api_name=f"clear_{name}",
+            api_visibility="undocumented", **_INSTANT,
+        )  # fmt: skip
+
+
+def _wire_lab(demo: gr.Blocks, lab_: PromptLab) -> None:
+    demo.load(
+        restore_lab, lab_.stored, [lab_.stored, *lab_.view], api_visibility="private",
+        **_INSTANT,
     )  # fmt: skip
-    players = [results.video, results.audio, results.files, results.alignment]
-    event.success(_show_many(len(players)), None, players, api_visibility="private", **_INSTANT)
-    event.failure(
-        cleared_results, None, results.outputs, api_name="clear_results",
-        api_visibility="undocumented", **_INSTANT,
-    )  # fmt: skip
+    for menu in (lab_.a, lab_.b):
+        menu.input(
+            ab_player, [lab_.stored, lab_.a, lab_.b], lab_.player, api_visibility="private",
+            **_INSTANT,
+        )  # fmt: skip
 
 
 def _wire_prompt(prompt: PromptSection) -> None:
@@ -543,15 +911,15 @@ def _wire_one_input(dance: DanceSection) -> None:
 def _add_examples(
     dance: DanceSection,
     outputs: list[gr.components.Component],
+    shown: list[gr.components.Component],
     *,
     progress_on: gr.components.Component,
 ) -> None:
     """The examples, under the input; added last because they need the outputs they fill
-    (the analysis outputs, then the results they empty)."""
+    (the analysis outputs, then the results they empty) and reveal (``shown``)."""
     # The analysis is chained here rather than by run_on_click: that would draw the progress
     # bar on every output instead of on ``progress_on`` only.
     run = {"show_progress_on": progress_on, "api_visibility": "undocumented"}
-    shown = outputs[:1] + outputs[2:3]  # the pose check and the rhythm plot
     with dance.column:
         if EXAMPLE_VIDEO.is_file():
             ex = gr.Examples(
@@ -563,7 +931,7 @@ def _add_examples(
                 label="Example video: a procedural dancer rendered by d2m (96 BPM)",
             )
             done = ex.load_input_event.then(analyze_example_video, [dance.video], outputs, **run)
-            done.success(_show_many(2), None, shown, api_visibility="private", **_INSTANT)
+            done.success(_show_many(len(shown)), None, shown, api_visibility="private", **_INSTANT)
         if EXAMPLE_KEYPOINTS.is_file():
             ex = gr.Examples(
                 [[str(EXAMPLE_KEYPOINTS), "dance"]],
@@ -576,7 +944,7 @@ def _add_examples(
             done = ex.load_input_event.then(
                 analyze_example_keypoints, [dance.keypoints, dance.kp_key], outputs, **run
             )
-            done.success(_show_many(2), None, shown, api_visibility="private", **_INSTANT)
+            done.success(_show_many(len(shown)), None, shown, api_visibility="private", **_INSTANT)
 
 
 def build_demo(
@@ -596,20 +964,26 @@ def build_demo(
     with gr.Blocks(title="d2m: music for dance videos", delete_cache=(1800, 3600)) as demo:
         gr.Markdown(page.INTRO)
         dance = _dance_section(limits)
+        studio = _beat_studio()
         prompt = _prompt_section()
         controls = _generation_controls(max_length_s=float(max_video_s or limits.max_video_s))
         results = _results_section()
-        analysis_outputs = _analysis_outputs(dance, prompt, controls)
+        lab_ = _prompt_lab()
+        analysis_outputs = _analysis_outputs(dance, studio, prompt, controls)
         every_output = [*analysis_outputs, *results.outputs]
         # The events' order is their order in the API listing: keep it.
-        _wire_analysis(dance, analysis_outputs, concurrency=concurrency)
-        _wire_generation(dance, prompt, controls, results, concurrency=concurrency)
+        _wire_analysis(dance, studio, analysis_outputs, concurrency=concurrency)
+        _wire_generation(dance, studio, prompt, controls, results, lab_, concurrency=concurrency)
+        _wire_studio(dance, studio)
         _wire_prompt(prompt)
         _wire_backbone(controls)
         _wire_one_input(dance)
-        _wire_new_input(dance, every_output)
+        _wire_new_input(dance, [*every_output, studio.column, studio.correction])
+        _wire_lab(demo, lab_)
         # An example is a new dance too: its analysis also empties the previous music.
-        _add_examples(dance, every_output, progress_on=dance.summary)
+        _add_examples(
+            dance, every_output, [dance.preview, studio.column], progress_on=dance.summary
+        )
     return demo
 
 
@@ -653,6 +1027,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
+def _read_asset(path: Path) -> str:
+    return path.read_text(encoding="utf-8") if path.is_file() else ""
+
+
+def studio_head() -> str:
+    """The page's script, inlined in its head (it binds itself to the timelines it finds)."""
+    js = _read_asset(STUDIO_JS)
+    return f"<script>{js}</script>" if js else ""
+
+
 def launch(args: argparse.Namespace, **kwargs: Any) -> gr.Blocks:
     """Configure the pipeline, build the page and start serving (blocking unless told not to)."""
     limits = pipeline.Limits(max_upload_mb=args.max_upload_mb, max_video_s=args.max_video_s)
@@ -671,11 +1055,13 @@ def launch(args: argparse.Namespace, **kwargs: Any) -> gr.Blocks:
         server_port=args.port,
         share=args.share,
         max_file_size=int(limits.max_upload_mb * 1e6),  # bytes: fractional MB limits stay exact
-        allowed_paths=[str(ASSETS)],
+        # The prompt lab links the generations' files: the output folder is served, no more.
+        allowed_paths=[str(ASSETS), str(pipeline.get_pipeline().root / "outputs")],
         show_error=False,
         ssr_mode=False,
         theme=gr.themes.Soft(),
-        css=CSS,
+        css=CSS + _read_asset(STUDIO_CSS),
+        head=studio_head(),
         **kwargs,
     )
     return demo

@@ -291,8 +291,11 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "d2m" / "bench-pose")
     ap.add_argument("--json", type=Path, help="write every figure here")
     ap.add_argument("--windows", type=float, default=8.0, help="window length, s (0: none)")
-    ap.add_argument("--generate", action="store_true",
-                    help="also score offline music made for each clip against its soundtrack")
+    ap.add_argument(
+        "--generate",
+        action="store_true",
+        help="also score offline music made for each clip against its soundtrack",
+    )
     args = ap.parse_args()
     clips = find_clips(args.folders)
     if not clips:

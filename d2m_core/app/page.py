@@ -8,6 +8,7 @@ their strings into components; :mod:`d2m_core.app.pipeline` does the work behind
 from __future__ import annotations
 
 import html
+import json
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +16,8 @@ import numpy as np
 
 from d2m_core import settings
 from d2m_core.app.pipeline import AUTO_GENRE, AnalyzeOutput, GenerateOutput, backbone_settings
-from d2m_core.dance.tempo import pulse_words
+from d2m_core.dance.overrides import MIN_TAPS, BeatOverrides
+from d2m_core.dance.tempo import CLEAR_PULSE, pulse_words
 from d2m_core.errors import D2MError
 from d2m_core.io.keypoints import KEYPOINT_SUFFIXES
 from d2m_core.music.beats import BEAT_WINDOW_S
@@ -32,14 +34,19 @@ __all__ = [
     "GENRE_MENU_LABEL",
     "HIT_WINDOW_S",
     "INTRO",
+    "LAB_TITLE",
     "PROMPT_LABEL",
+    "MIN_TAPS",
     "RESULTS_PLACEHOLDER",
+    "STUDIO_HELP",
+    "STUDIO_TITLE",
     "UPLOAD_REFUSED_TITLE",
     "USER_ERROR_TITLE",
     "WORD_BANK_TITLE",
     "analysis_markdown",
     "backbone_choices",
     "backbone_note_html",
+    "beat_grid",
     "beats_hit",
     "bug_message",
     "check_prompt",
@@ -51,7 +58,10 @@ __all__ = [
     "keypoint_suffixes",
     "length_label",
     "length_label_default",
+    "parse_correction",
+    "parse_taps",
     "pick_input",
+    "studio_status",
     "unavailable_backbones_note",
     "upload_refusal",
     "user_message",
@@ -227,6 +237,127 @@ def length_label_default() -> str:
 def length_label(duration_s: float) -> str:
     """The music length slider's label once the dance's length is known."""
     return f"Music length, s (0 = the dance's {duration_s:.1f} s)"
+
+
+# --------------------------------------------------------------------------------------------
+# the beat studio
+
+
+#: Title of the beat studio, shown once a dance is analysed.
+STUDIO_TITLE = "### Check the beats"
+#: How to use the studio, under its buttons.
+STUDIO_HELP = (
+    "Play the video with **♪ Click on beats** on: each click should land on a move. If they do"
+    " not, halve or double the tempo, nudge the beats earlier or later, or **tap along** (press"
+    " **T** or the Tap button on each beat while the video plays; 4 taps set the beat)."
+    " Generate follows the beats shown here."
+)
+#: Title of the prompt lab, shown once there is a generation.
+LAB_TITLE = (
+    "### Prompt lab\nEvery generation of this session (kept in this browser). Pick two to"
+    " hear them **A/B on the same video**: switch while it plays."
+)
+
+
+def beat_grid(out: AnalyzeOutput) -> dict:
+    """The beats in use, as the API returns them (the corrected grid when there is one).
+
+    Returns
+    -------
+    dict
+        ``tempo_bpm``, ``beats_s`` (seconds), ``confidence`` (the automatic estimate's),
+        ``source`` (``"auto"`` or how the user corrected it), ``auto_tempo_bpm`` and
+        ``correction`` (the request, to send back with ``/generate``; ``{}`` when none).
+    """
+    s = out.summary
+    bc = out.analysis.beat_correction
+    return {
+        "tempo_bpm": s["tempo_bpm"],
+        "beats_s": s["visual_beats_s"],
+        "confidence": s["tempo_confidence"],
+        "source": s["beats_source"],
+        "auto_tempo_bpm": s["auto_tempo_bpm"],
+        "correction": _plain(bc.overrides.to_dict()) if bc is not None else {},
+    }
+
+
+def _plain(d: dict) -> dict:
+    """A correction without its unset keys (what a person would write by hand)."""
+    return {k: v for k, v in d.items() if v is not None and v != 0.0}
+
+
+_CORRECTION_FORM = 'the beat correction must be a JSON object, e.g. {"tempo_bpm": 120}'
+
+
+def parse_correction(value: Any) -> BeatOverrides | None:
+    """The beat correction a page or API user sent (a dict, its JSON text, or nothing).
+
+    Raises
+    ------
+    D2MError
+        Not a JSON object, or a correction :meth:`BeatOverrides.from_dict` refuses.
+    """
+    if value is None or value == "" or value == {}:
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            value = None
+    if not isinstance(value, dict):
+        raise D2MError(_CORRECTION_FORM)
+    overrides = BeatOverrides.from_dict(value)
+    return None if overrides.is_identity else overrides
+
+
+def parse_taps(text: Any) -> list[float]:
+    """Tap times the page's script sent (a JSON list of seconds); [] for anything else."""
+    try:
+        taps = json.loads(text) if isinstance(text, str) else text
+    except json.JSONDecodeError:
+        return []
+    if not isinstance(taps, list):
+        return []
+    return [float(t) for t in taps if isinstance(t, (int, float)) and not isinstance(t, bool)]
+
+
+def _correction_words(out: AnalyzeOutput) -> str:
+    s = out.summary
+    o = out.analysis.beat_correction.overrides  # type: ignore[union-attr]
+    how = {
+        "tempo": "tempo set by you",
+        "tempo_scale": "tempo scaled by you",
+        "taps": f"tapped by you ({len(o.tap_times_s or ())} taps)",
+        "beats": "beats set by you",
+        "file": "beats from your file",
+        "auto": "automatic beats",
+    }.get(s["beats_source"], "corrected")
+    shift = o.beat_shift_s
+    way = "later" if shift > 0 else "earlier"
+    moved = f", moved {abs(shift) * 1e3:.0f} ms {way}" if shift else ""
+    return f"{how}{moved}; automatic: {s['auto_tempo_bpm']:.1f} BPM"
+
+
+def studio_status(out: AnalyzeOutput, *, taps: int = 0) -> str:
+    """The line above the beat timeline: the beats in use, and what to do when unsure."""
+    s = out.summary
+    n = len(s["visual_beats_s"])
+    if s["tempo_bpm"] <= 0 or n < 2:
+        head = "**No steady beat found**: tap along to set one"
+    elif out.analysis.beat_correction is not None:
+        head = f"**{s['tempo_bpm']:.1f} BPM, {n} beats** ({_correction_words(out)})"
+    else:
+        head = f"**{s['tempo_bpm']:.1f} BPM, {n} beats** (automatic)"
+    lines = [head]
+    unsure = s["tempo_confidence"] < CLEAR_PULSE and out.analysis.beat_correction is None
+    if unsure and n >= 2:
+        lines.append(
+            f"⚠ The automatic beats are uncertain (confidence {s['tempo_confidence']:.2f}):"
+            " play with the clicks on, and fix them with the buttons below if they miss."
+        )
+    if 0 < taps < MIN_TAPS:
+        lines.append(f"{taps} tap(s): keep tapping, {MIN_TAPS} set the beat")
+    return "  \n".join(lines)
 
 
 # --------------------------------------------------------------------------------------------

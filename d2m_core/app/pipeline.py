@@ -37,6 +37,7 @@ from pathlib import Path
 
 from d2m_core import settings
 from d2m_core.dance.analysis import Analysis, analyze, analyze_motion
+from d2m_core.dance.overrides import BeatOverrides, apply_overrides
 from d2m_core.errors import D2MError
 from d2m_core.io.keypoints import is_keypoint_file
 from d2m_core.music.generate import GenerationResult, generate_music
@@ -176,6 +177,9 @@ class AnalyzeOutput:
         How long this request took.
     warnings : list[str]
         Things to tell the user (e.g. the dancer was seen in few frames).
+    video_mp4 : Path or None
+        The dance as a browser-playable video (the upload itself when it already is one, its
+        transcode, or the skeleton drawn from a keypoint file), for the beat timeline.
     """
 
     key: str
@@ -187,6 +191,7 @@ class AnalyzeOutput:
     cached: bool = False
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    video_mp4: Path | None = None
 
 
 @dataclass
@@ -322,6 +327,16 @@ def _analysis_warnings(analysis: Analysis, summary: dict) -> list[str]:
     return warnings
 
 
+def _corrected(analysis: Analysis, overrides: BeatOverrides | None) -> Analysis:
+    """The analysis with the user's beat correction applied (as it is when none is given)."""
+    return analysis if overrides is None else apply_overrides(analysis, overrides)
+
+
+def _correction_warnings(analysis: Analysis) -> list[str]:
+    bc = analysis.beat_correction
+    return list(bc.warnings) if bc is not None else []
+
+
 def _result_tag(
     analysis_key: str,
     prompt: str,
@@ -329,12 +344,15 @@ def _result_tag(
     options: dict,
     duration_s: float | None,
     zero_shot: bool,
+    correction: dict | None = None,
 ) -> str:
     """Six hex digits naming one generation's settings: two different results that share a
     dance, genre and seed (another prompt, length, backbone option) still get their own
     file names, and a download says which request it came from."""
     h = hashlib.blake2b(digest_size=3)
     parts = (analysis_key, prompt, backbone, sorted(options.items()), duration_s, zero_shot)
+    if correction is not None:
+        parts += (sorted(correction.items()),)
     h.update(repr(parts).encode())
     return h.hexdigest()
 
@@ -458,19 +476,39 @@ class Pipeline:
         key: str | None = None,
         fps: float | None = None,
         view: int = 0,
+        overrides: BeatOverrides | None = None,
         progress: Progress | None = None,
     ) -> AnalyzeOutput:
-        """Analyse a video or keypoint file (cached by content).
+        """Analyse a video or keypoint file (cached by content), its beats corrected as
+        ``overrides`` say (:func:`~d2m_core.dance.overrides.apply_overrides`; the cached
+        analysis stays the automatic one).
 
         Raises
         ------
         D2MError
-            No input, too large, too long, not a video, corrupt, no person found, bad keypoints.
+            No input, too large, too long, not a video, corrupt, no person found, bad
+            keypoints, a correction that does not fit the dance.
         """
         t0 = time.perf_counter()
         entry, hit = self._entry(path, key=key, fps=fps, view=view, progress=progress)
+        analysis = _corrected(entry.output.analysis, overrides)
+        summary = {**entry.output.summary, **analysis.to_dict()}
+        summary["source"] = entry.output.summary["source"]
         # A copy per request: the cached one is shared by every session.
-        return dataclasses.replace(entry.output, cached=hit, seconds=time.perf_counter() - t0)
+        return dataclasses.replace(
+            entry.output,
+            analysis=analysis,
+            summary=summary,
+            warnings=[*entry.output.warnings, *_correction_warnings(analysis)],
+            video_mp4=self._playable(entry, path),
+            cached=hit,
+            seconds=time.perf_counter() - t0,
+        )
+
+    @staticmethod
+    def _playable(entry: _Entry, path: str | Path | None) -> Path:
+        """The browser-safe video of an entry (waits for its transcode or render)."""
+        return entry.base_video.result() if entry.base_video is not None else Path(str(path))
 
     def _entry(
         self,
@@ -634,6 +672,7 @@ class Pipeline:
         duration_s: float | None = None,
         guidance: float | None = None,
         zero_shot: bool = False,
+        overrides: BeatOverrides | None = None,
         progress: Progress | None = None,
     ) -> GenerateOutput:
         """Music for the input (analysed first only if it is not cached) and its files.
@@ -641,7 +680,8 @@ class Pipeline:
         ``genre`` None / ``""`` / :data:`AUTO_GENRE` means the suggestion; ``duration_s`` None
         or 0 means the dance's length; ``guidance`` applies to neural backbones only, whose
         model and encoder come from :func:`backbone_settings`; ``zero_shot`` is
-        :func:`d2m_core.music.generate.generate_music`'s.
+        :func:`d2m_core.music.generate.generate_music`'s; ``overrides`` is the user's beat
+        correction, which the music then follows.
         """
         t0 = time.perf_counter()
         report = progress or (lambda f, m: None)
@@ -653,7 +693,7 @@ class Pipeline:
             view=view,
             progress=None if progress is None else (lambda f, m: report(0.6 * f, m)),
         )
-        analysis = entry.output.analysis
+        analysis = _corrected(entry.output.analysis, overrides)
         genre = None if not genre or genre == AUTO_GENRE else genre
         options = _backbone_options(backbone, guidance=guidance, zero_shot=zero_shot)
         report(0.62 if not hit else 0.05, f"composing with {backbone}")
@@ -669,7 +709,8 @@ class Pipeline:
         )
         report(0.8, "writing the video with its new soundtrack")
         out_dir = self._output_dir()
-        tag = _result_tag(entry.key, parsed.text, backbone, options, duration_s, zero_shot)
+        fix = None if overrides is None or overrides.is_identity else overrides.to_dict()
+        tag = _result_tag(entry.key, parsed.text, backbone, options, duration_s, zero_shot, fix)
         files = self._write_outputs(entry, Path(path), result, out_dir, tag)  # type: ignore[arg-type]
         with self._lock:
             self.stats["generations"] += 1
@@ -689,7 +730,7 @@ class Pipeline:
             report=report_dict,
             analysis_cached=hit,
             seconds=time.perf_counter() - t0,
-            warnings=list(parsed.warnings),
+            warnings=[*parsed.warnings, *_correction_warnings(analysis)],
             **files,
         )
 

@@ -34,11 +34,11 @@ def add_input_args(p: argparse.ArgumentParser) -> None:
 
 
 def add_beat_args(p: argparse.ArgumentParser) -> None:
-    """Add the corrections of the estimated tempo and beats (``--tempo`` ... ``--beats``)."""
+    """Add the corrections of the estimated tempo and beats (``--tempo`` ... ``--taps``)."""
     g = p.add_argument_group(
         "correcting the beats",
-        "when the estimated tempo or beats are wrong; --beats excludes --tempo and"
-        " --tempo-scale, which exclude each other; --beat-shift applies last",
+        "when the estimated tempo or beats are wrong; --beats and --taps each exclude every"
+        " other source, --tempo and --tempo-scale exclude each other; --beat-shift applies last",
     )
     g.add_argument(
         "--tempo", type=float, metavar="BPM", help="re-fit the beats at this tempo (30-300 BPM)"
@@ -61,6 +61,13 @@ def add_beat_args(p: argparse.ArgumentParser) -> None:
         type=Path,
         metavar="FILE",
         help="use these beat times: seconds, one a line (first column; # comments)",
+    )
+    g.add_argument(
+        "--taps",
+        metavar="T1,T2,...",
+        help="use the even beat grid that follows these taps: at least 4 times in seconds of"
+        " the video, comma-separated, once a beat (one missed tap is tolerated); the grid"
+        " runs over the whole dance",
     )
 
 
@@ -87,7 +94,12 @@ def pose_progress(args: argparse.Namespace) -> Iterator[Progress | None]:
     from d2m_core.io.progress import TerminalBar, is_terminal
 
     path = Path(args.input)
-    if args.quiet or not is_terminal(sys.stderr) or not path.is_file() or is_keypoint_file(path):
+    if (
+        getattr(args, "quiet", False)
+        or not is_terminal(sys.stderr)
+        or not path.is_file()
+        or is_keypoint_file(path)
+    ):
         yield None
         return
     with TerminalBar(stream=sys.stderr, label="pose", total_frames=_frame_count(path)) as bar:
@@ -106,14 +118,21 @@ def _frame_count(path: Path) -> int | None:
 
 
 def beat_overrides_from_args(args: argparse.Namespace) -> BeatOverrides:
-    """The beat corrections the user asked for (checked: conflicts, ranges, the beat file)."""
-    from d2m_core.dance.overrides import BeatOverrides, parse_tempo_scale
+    """The beat corrections the user asked for (checked: conflicts, ranges, taps, the file).
 
-    scale = None if args.tempo_scale is None else parse_tempo_scale(args.tempo_scale)
+    A flag missing from ``args`` (a caller that builds its own namespace, like ``d2m demo``)
+    counts as not given.
+    """
+    from d2m_core.dance.overrides import BeatOverrides, parse_taps, parse_tempo_scale
+
+    scale, taps = getattr(args, "tempo_scale", None), getattr(args, "taps", None)
     return BeatOverrides(
-        tempo_bpm=args.tempo, tempo_scale=scale, beat_shift_s=args.beat_shift,
-        beats_file=args.beats,
-    )  # fmt: skip
+        tempo_bpm=getattr(args, "tempo", None),
+        tempo_scale=None if scale is None else parse_tempo_scale(scale),
+        beat_shift_s=getattr(args, "beat_shift", 0.0),
+        beats_file=getattr(args, "beats", None),
+        tap_times_s=None if taps is None else parse_taps(taps),
+    )
 
 
 def beat_summary(analysis: Analysis) -> str | None:
@@ -128,6 +147,10 @@ def beat_summary(analysis: Analysis) -> str | None:
         how = f"beats re-fitted at {o.tempo_scale:.3g} x the estimated tempo"
     elif o.source == "file":
         how = f"beats from {o.beats_file}"
+    elif o.source == "taps":
+        how = f"beats following {len(o.tap_times_s)} taps"
+    elif o.source == "beats":
+        how = f"{len(o.beat_times_s)} beat times as given"
     else:
         how = "estimated beats"
     shift = f", shifted by {o.beat_shift_s:+g} s" if o.beat_shift_s else ""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import importlib.util
+import json
 import re
 import sys
 import time
@@ -56,17 +58,25 @@ def test_layout_names_every_event(pipe):
 
 
 def test_analyze_then_generate_handlers(pipe):
-    preview, summary, plot, genre, length = app.analyze(None, EXAMPLE_NPZ, "dance", 0, 0)
+    preview, summary, plot, genre, length, video, timeline, status, grid = app.analyze(
+        None, EXAMPLE_NPZ, "dance", 0, 0
+    )
     assert Path(preview).is_file() and Path(plot).is_file()  # plain values for API users
     assert re.search(r"\*\*11[12]\.\d BPM\*\*", summary)  # the 112 BPM example dancer
     assert genre["value"] in GENRE_LABELS and "suggested" in genre["label"]
     assert "10.0 s" in length["label"]
-    video, audio, files, align, figures = app.generate(
+    assert video.endswith(".mp4") and Path(video).is_file()  # the skeleton, to play
+    assert 'class="d2m-timeline"' in timeline and app.STUDIO_VIDEO in html.unescape(timeline)
+    assert "(automatic)" in status
+    assert grid["source"] == "auto" and grid["correction"] == {} and len(grid["beats_s"]) > 10
+    video, audio, files, align, figures, result_timeline, records = app.generate(
         None, EXAMPLE_NPZ, "dance", 0, 0, f"{DEFAULT_PROMPT}, piano", genre["value"], "groove",
         7, 0, 3.0,
     )  # fmt: skip
     assert video.endswith(".mp4") and audio.endswith(".wav") and len(files) == 4
     assert Path(align).is_file() and "(suggested)" in figures
+    assert "music beats" in result_timeline and app.RESULT_VIDEO in html.unescape(result_timeline)
+    assert len(records) == 1 and records[0]["seed"] == 7 and records[0]["video"] == video
     # Scores in words first; the paper's metrics folded away in a details view.
     assert re.search(r"\*\*\d+ of \d+ beats hit\*\*", figures)
     assert "<details>" in figures and figures.index("<details>") < figures.index("BCS")
@@ -84,6 +94,59 @@ def test_analyze_then_generate_handlers(pipe):
 def test_user_errors_become_gr_error(pipe, video, kp, prompt, message):
     with pytest.raises(gr.Error, match=message):
         app.generate(video, kp, "dance", 0, 0, prompt, "auto", "groove", 0, 0, 3.0)
+
+
+def _timeline(value: str) -> dict:
+    return json.loads(html.unescape(re.search(r'data-timeline="([^"]*)"', value).group(1)))
+
+
+def test_correction_buttons_and_taps_set_the_beats_generation_follows(pipe):
+    kp = (None, EXAMPLE_NPZ, "dance", 0, 0)
+    grid = app.analyze(*kp)[-1]
+    auto_bpm = grid["tempo_bpm"]
+    correction, timeline, status, grid = app.correct_beats(*kp, {}, "double")
+    assert correction == {"tempo_bpm": pytest.approx(2 * auto_bpm, rel=0.01)}
+    assert grid["tempo_bpm"] == pytest.approx(2 * auto_bpm, rel=0.01)
+    assert "tempo set by you" in status and "automatic" in status
+    correction, timeline, status, grid = app.correct_beats(*kp, correction, "later")
+    assert correction["beat_shift_s"] == pytest.approx(0.01) and "10 ms later" in status
+    drawn = _timeline(timeline)
+    assert drawn["beats_s"] == grid["beats_s"] and drawn["auto_beats_s"]  # auto kept to compare
+    # Generation follows the corrected grid, and the API's analysis takes it back the same.
+    *_, figures, result_timeline, records = app.generate(
+        *kp, DEFAULT_PROMPT, "auto", "groove", 0, 0, 3.0, False, correction
+    )
+    assert _timeline(result_timeline)["beats_s"] == grid["beats_s"]
+    assert app.analyze(*kp, correction)[-1]["beats_s"] == grid["beats_s"]
+    assert app.correct_beats(*kp, correction, "reset")[0] == {}
+    # Taps: fewer than four only count; from four on they set the beat (and replace the rest).
+    few = app.tap_beats(*kp, correction, "[1.0, 1.5, 2.0]")
+    assert "3 tap(s)" in few[2] and few[0] is not None and "keep tapping" in few[2]
+    correction, _, status, grid = app.tap_beats(*kp, correction, "[1.0, 1.5, 2.0, 2.5, 3.0]")
+    assert grid["tempo_bpm"] == pytest.approx(120, rel=0.01) and "5 taps" in status
+    assert list(correction) == ["tap_times_s"]
+    with pytest.raises(gr.Error, match="JSON object"):
+        app.analyze(*kp, "[1, 2]")
+    with pytest.raises(gr.Error, match="Unknown|unknown|valid"):
+        app.correct_beats(*kp, {}, "sideways")
+
+
+def test_seeds_at_once_fill_the_lab(pipe):
+    kp = (None, EXAMPLE_NPZ, "dance", 0, 0)
+    *shown, records = app.generate_seeds(*kp, DEFAULT_PROMPT, "auto", "groove", 10, 4.0)
+    assert [r["seed"] for r in records] == [10, 11, 12, 13]
+    assert shown[0] == records[-1]["video"]  # the last one is shown
+    assert len({r["id"] for r in records}) == 4
+    stored, table, a, b, player, column = app.add_to_lab([], records)
+    assert len(stored) == 4 and table.count("<tr>") == 5 and column["visible"] is True
+    assert a["value"] == records[-1]["id"] and b["value"] == records[-2]["id"]
+    assert 'class="d2m-ab"' in player
+    # A reload brings back what the browser kept, less what expired or was never ours.
+    Path(stored[0]["audio"]).unlink()
+    restored, table, *_ = app.restore_lab([*stored, {"id": "x", "video": "/etc/passwd"}])
+    assert [e["id"] for e in restored] == [r["id"] for r in records[1:]]
+    assert "2 earlier result(s) are no longer on the server" in table
+    assert "d2m-ab" in app.ab_player(restored, restored[0]["id"], restored[1]["id"])
 
 
 def test_not_a_video_is_a_clear_error(pipe, tmp_path):
@@ -205,10 +268,14 @@ def test_api_parameters_all_have_defaults(pipe):
 
 def test_new_input_clears_every_result():
     cleared = app.new_input()
-    assert len(cleared) == 10  # analysis outputs, then the generation outputs
-    preview, summary, plot, genre, length, video, audio, files, align, figures = cleared
-    for u in (preview, plot, video, audio, files, align):
+    assert cleared[-1] == {} and cleared[-2]["visible"] is False  # correction, studio
+    assert len(cleared) == 18  # analysis outputs, generation outputs, studio, correction
+    preview, summary, plot, genre, length, studio_video, timeline, status, grid = cleared[:9]
+    video, audio, files, align, figures, result_timeline, records = cleared[9:16]
+    for u in (preview, video, audio, files, align, result_timeline):
         assert u["value"] is None and u["visible"] is False
+    assert plot is None and studio_video is None and grid is None and records == []
+    assert timeline == "" and status == ""
     assert summary == page.ANALYSIS_PLACEHOLDER and figures == page.RESULTS_PLACEHOLDER
     assert genre["value"] == "auto" and genre["label"] == page.GENRE_MENU_LABEL
 
@@ -219,7 +286,7 @@ def test_upload_check_refuses_a_text_file_and_clears_the_player(pipe, tmp_path, 
     fake = tmp_path / "notes.mp4"
     fake.write_text("my notes, not a video\n" * 10)
     player, *rest = app.check_video_upload(str(fake))
-    assert player is None and len(rest) == 10
+    assert player is None and len(rest) == 18
     assert len(warned) == 1 and "notes.mp4" in warned[0] and "video" in warned[0]
     ok = tmp_path / "dance.mp4"
     write_test_video(ok, [np.zeros((64, 64, 3), np.uint8)] * 10, fps=10)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import socket
 import sys
 import time
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 
 from d2m_core.music.prompt import DEFAULT_PROMPT
@@ -67,12 +69,13 @@ def test_analyze_and_generate_through_the_api(server, shared_file):
     client = Client(server, verbose=False)
     t0 = time.perf_counter()
     # The file alone: every other parameter has a default (the README's form).
-    preview, summary, plot, genre, length = client.predict(
+    preview, summary, plot, genre, length, *_, grid = client.predict(
         handle_file(str(video)), api_name="/analyze"
     )
     t_analyze = time.perf_counter() - t0
     assert Path(preview).is_file() and Path(plot).is_file()
     assert "BPM" in summary and "150 of 150 frames" in summary
+    assert grid["source"] == "auto" and len(grid["beats_s"]) >= 8
     suggested = genre["value"]
 
     def gen(prompt: str, seed: int) -> tuple:
@@ -82,7 +85,7 @@ def test_analyze_and_generate_through_the_api(server, shared_file):
         )  # fmt: skip
 
     t0 = time.perf_counter()
-    mp4, wav, files, align, figures = gen("a @ music with * as the rhythm", 0)
+    mp4, wav, files, align, figures, _, records = gen("a @ music with * as the rhythm", 0)
     t_first = time.perf_counter() - t0
     s = streams(mp4)
     duration = probe_video(video).duration_s
@@ -91,17 +94,39 @@ def test_analyze_and_generate_through_the_api(server, shared_file):
     assert s["audio"][1] == pytest.approx(duration, abs=0.1)
     assert Path(wav).suffix == ".wav" and len(files) == 4 and Path(align).is_file()
     assert "beats hit" in figures and "Beat F-measure" in figures and "BCS" in figures
+    assert records[0]["seed"] == 0 and records[0]["total"] == len(grid["beats_s"])
 
     # A new prompt and seed reuse the analysis: no second pose pass.
     analyses = service.get_pipeline().stats["analyses"]
     t0 = time.perf_counter()
-    mp4b, _, files_b, _, figures_b = gen("a @ music with * as the rhythm, jazzy piano", 5)
+    mp4b, _, files_b, _, figures_b, *_ = gen("a @ music with * as the rhythm, jazzy piano", 5)
     t_regen = time.perf_counter() - t0
     assert "no pose pass" in figures_b and Path(mp4b).name != Path(mp4).name
     # The names differ too, not only the folders: downloads of two results never collide.
     assert {Path(f).name for f in files} & {Path(f).name for f in files_b} == set()
     assert service.get_pipeline().stats["analyses"] == analyses
     print(f"\nanalyze {t_analyze:.2f} s, generate {t_first:.2f} s, re-generate {t_regen:.2f} s")
+
+
+def test_api_takes_and_returns_the_corrected_grid(server):
+    """The beat correction travels as JSON: ``/analyze`` returns the grid in use and takes a
+    correction; ``/generate`` follows it."""
+    import mir_eval
+    from gradio_client import Client, handle_file
+
+    client = Client(server, verbose=False)
+    example = handle_file(str(ROOT / "assets" / "example_dancer_96bpm.mp4"))
+    auto = client.predict(example, api_name="/analyze")[-1]
+    # 3/2 of the 96 BPM dancer: a tempo the music's beat tracker reads at its own level.
+    fix = {"tempo_bpm": round(auto["tempo_bpm"] * 1.5, 2), "beat_shift_s": 0.05}
+    grid = client.predict(example, beat_correction=fix, api_name="/analyze")[-1]
+    assert grid["source"] == "tempo" and grid["correction"] == fix
+    assert grid["tempo_bpm"] == pytest.approx(auto["tempo_bpm"] * 1.5, rel=0.02)
+    *_, records = client.predict(example, beat_correction=fix, api_name="/generate")
+    report = json.loads(Path(records[0]["report"]).read_text())
+    assert report["visual_beats_s"] == grid["beats_s"] and report["beats_source"] == "tempo"
+    f = mir_eval.beat.f_measure(np.array(grid["beats_s"]), np.array(report["music_beats_s"]))
+    assert f >= 0.8, f
 
 
 def test_user_errors_reach_the_client_as_messages(server, tmp_path):

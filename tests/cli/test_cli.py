@@ -136,7 +136,8 @@ def test_bad_video_is_one_line_exit_2(tmp_path, capsys, content):
     assert bad.read_bytes() == content
 
 
-# Correcting the beats: --tempo, --tempo-scale, --beat-shift, --beats (d2m_core.dance.overrides).
+# Correcting the beats: --tempo, --tempo-scale, --beat-shift, --beats, --taps
+# (d2m_core.dance.overrides).
 
 
 @pytest.fixture(scope="module")
@@ -157,6 +158,7 @@ def test_analyze_records_no_override(dance_npy, tmp_path):
     assert data["beats_source"] == "auto" and data["auto_tempo_bpm"] == data["tempo_bpm"]
     assert data["beat_overrides"] == {
         "tempo_bpm": None, "tempo_scale": None, "beat_shift_s": 0.0, "beats_file": None,
+        "tap_times_s": None, "beat_times_s": None,
     }  # fmt: skip
 
 
@@ -167,6 +169,7 @@ def test_analyze_tempo_scale_and_shift(dance_npy, tmp_path, capsys):
     assert data["tempo_bpm"] == pytest.approx(2 * auto["tempo_bpm"], abs=0.02)
     assert data["beat_overrides"] == {
         "tempo_bpm": None, "tempo_scale": 2.0, "beat_shift_s": 0.05, "beats_file": None,
+        "tap_times_s": None, "beat_times_s": None,
     }  # fmt: skip
     spacing = np.median(np.diff(data["visual_beats_s"]))
     assert spacing == pytest.approx(np.median(np.diff(auto["visual_beats_s"])) / 2, rel=0.03)
@@ -191,9 +194,30 @@ def test_analyze_beats_file(dance_npy, tmp_path, capsys):
     assert data["beat_warnings"] == [err[len("warning: ") : -1]]
 
 
+def test_analyze_taps(dance_npy, tmp_path, capsys):
+    # The 96 BPM dance tapped along from 1 s, one tap late by 10 ms, then moved 20 ms later.
+    taps = "1.0, 1.625,2.26,2.875,3.5"
+    data = _analyze_json(dance_npy, tmp_path, "--taps", taps, "--beat-shift", "0.02")
+    assert data["beats_source"] == "taps"
+    assert data["beat_overrides"]["tap_times_s"] == [1.0, 1.625, 2.26, 2.875, 3.5]
+    assert data["beat_overrides"]["beat_times_s"] is None
+    assert data["tempo_bpm"] == pytest.approx(96, abs=0.5)
+    beats = np.asarray(data["visual_beats_s"])
+    np.testing.assert_allclose(np.diff(beats), 60 / data["tempo_bpm"], atol=0.002)
+    assert beats[0] < 0.7 and beats[-1] > 9.3  # the whole dance, not just the tapped part
+    near = np.abs(np.array([1.0, 1.625, 2.26, 2.875, 3.5])[:, None] + 0.02 - beats).min(axis=1)
+    assert near.max() < 0.01
+    assert "beats following 5 taps, shifted by +0.02 s" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
+        (["--taps", "1,1.6,2.2"], "3 tap(s): tap along with at least 4 beats"),
+        (["--taps", "1;1.6;2.2;2.8"], "--taps must be tap times in seconds separated by commas"),
+        (["--taps", "1,1.6,2.2,2.8", "--tempo", "120"], "drop --tempo/--tempo-scale/--beats"),
+        (["--taps", "1,1.6,2.2,2.8", "--beats", "{beats}"], "or drop --taps"),
+        (["--taps", "1,1.6,1.65,2.2,2.8"], "taps too close"),
         (["--tempo", "120", "--tempo-scale", "2"], "give only one of them"),
         (["--beats", "{beats}", "--tempo", "120"], "drop --tempo/--tempo-scale"),
         (["--beats", "{beats}", "--tempo-scale", "0.5"], "drop --tempo/--tempo-scale"),
@@ -247,3 +271,23 @@ def test_generate_follows_the_corrected_beats(tmp_path, capsys):
     music = np.asarray(data["music_beats_s"])
     assert beat_f_measure(np.asarray(auto["visual_beats_s"]), music) < data["beat_f_measure"]
     assert "re-fitted at 0.5 x the estimated tempo" in capsys.readouterr().out
+
+
+def test_generate_follows_the_taps(tmp_path, capsys):
+    # The 70 BPM dance read as double time (140 BPM): the user taps along on its beats instead.
+    npy = tmp_path / "slow.npy"
+    np.save(npy, synthetic_dance(bpm=70, duration_s=12, fps=30, seed=6).keypoints)
+    taps = [round(k * 60 / 70, 3) for k in range(2, 8)]
+    wav, out = tmp_path / "m.wav", tmp_path / "m.json"
+    rc = main(
+        ["generate", str(npy), "--fps", "30", "--taps", ",".join(map(str, taps)),
+         "--genre", "house", "-o", str(wav), "--json", str(out)]
+    )  # fmt: skip
+    assert rc == 0
+    data = json.loads(out.read_text())
+    assert data["backbone"] == "groove" and data["beats_source"] == "taps"
+    assert data["beat_overrides"]["tap_times_s"] == taps
+    assert data["auto_tempo_bpm"] == pytest.approx(140, rel=0.03)
+    assert data["tempo_bpm"] == pytest.approx(70, abs=0.1)
+    assert data["beat_f_measure"] >= 0.8  # the music follows the tapped grid
+    assert "beats following 6 taps" in capsys.readouterr().out

@@ -8,10 +8,15 @@ import pytest
 from d2m_core.dance.analysis import analyze_motion
 from d2m_core.dance.motion import Motion
 from d2m_core.dance.overrides import (
+    SHIFT_STEP_S,
     BeatOverrides,
     apply_overrides,
+    beats_from_taps,
+    parse_taps,
     parse_tempo_scale,
     read_user_beats,
+    step_overrides,
+    tap_overrides,
 )
 from d2m_core.dance.synth import synthetic_dance
 from d2m_core.errors import D2MError
@@ -128,6 +133,7 @@ def test_to_dict_without_overrides_only_adds_the_new_keys(analysis):
     assert d["auto_tempo_bpm"] == d["tempo_bpm"] and d["beats_source"] == "auto"
     assert d["beat_overrides"] == {
         "tempo_bpm": None, "tempo_scale": None, "beat_shift_s": 0.0, "beats_file": None,
+        "tap_times_s": None, "beat_times_s": None,
     }  # fmt: skip
     assert d["beat_warnings"] == []
 
@@ -224,3 +230,280 @@ def test_beat_file_reader_orders(tmp_path):
     np.testing.assert_array_equal(read_beats_file(path, sort=False), [2.0, 1.0, 3.0])
     with pytest.raises(D2MError, match="must increase"):
         read_user_beats(path)
+
+
+# Tapping along (beats_from_taps, source "taps") and beat times given directly (source "beats").
+
+
+def _taps(*, bpm=100.0, n=8, start_s=1.3, jitter_s=0.015, seed=0):
+    rng = np.random.default_rng(seed)
+    return start_s + 60 / bpm * np.arange(n) + rng.uniform(-jitter_s, jitter_s, n)
+
+
+def _nearest(times, beats):
+    """Distance from each of ``times`` to the nearest of ``beats``, seconds."""
+    return np.abs(np.asarray(times)[:, None] - np.asarray(beats)[None, :]).min(axis=1)
+
+
+def test_beats_from_taps_follow_jittered_taps():
+    taps = _taps()
+    beats, bpm = beats_from_taps(taps, duration_s=DURATION_S)
+    assert bpm == pytest.approx(100, rel=0.01)
+    assert _nearest(taps, beats).max() < 0.020
+    # One even grid over the whole dance, before the first tap and after the last too.
+    np.testing.assert_allclose(np.diff(beats), 60 / bpm)
+    assert 0 <= beats[0] < 60 / bpm and DURATION_S - 60 / bpm < beats[-1] <= DURATION_S
+
+
+def test_beats_from_taps_tolerate_a_missed_tap():
+    taps = _taps()
+    beats, bpm = beats_from_taps(np.delete(taps, 4), duration_s=DURATION_S)
+    assert bpm == pytest.approx(100, rel=0.01)
+    assert _nearest(taps, beats).max() < 0.020  # the missed one included
+    # Taps past the dance's end still set the grid; its beats stop at the end.
+    late, _ = beats_from_taps(taps + 8.0, duration_s=DURATION_S)
+    assert late[-1] <= DURATION_S and _nearest(taps[taps + 8 <= DURATION_S] + 8, late).max() < 0.02
+
+
+@pytest.mark.parametrize(
+    ("taps", "message"),
+    [
+        ([1.0, 1.6, 2.2], r"3 tap\(s\): tap along with at least 4 beats"),
+        ([], r"0 tap\(s\)"),
+        ([1.0, 1.6, 1.4, 2.2], r"tap times must increase \(1.4 s follows 1.6 s\)"),
+        ([1.0, 1.6, 1.6, 2.2], "tap times must increase"),
+        ([1.0, 1.6, float("nan"), 2.8], "finite"),
+        ([1.0, 1.6, 1.65, 2.2, 2.8], "taps too close: 1.6 s and 1.65 s"),
+        ([1.0, 1.15, 1.3, 1.45], "the tapped tempo 400 BPM is outside 30-300 BPM"),
+        ([1.0, 4.0, 7.0, 10.0], "the tapped tempo 20 BPM is outside"),
+        ("1,2,3,4", "must be a list of times in seconds"),
+        ([[1.0, 2.0], [3.0, 4.0]], "must be a list of times in seconds"),
+    ],
+)
+def test_bad_taps(taps, message):
+    with pytest.raises(D2MError, match=message):
+        beats_from_taps(taps, duration_s=DURATION_S)
+    with pytest.raises(D2MError, match=message):
+        BeatOverrides(tap_times_s=taps)  # refused before any analysis
+
+
+def test_taps_outside_the_dance():
+    with pytest.raises(D2MError, match="the taps give 1 beat"):
+        beats_from_taps([0.1, 0.7, 1.3, 1.9], duration_s=0.5)
+    with pytest.raises(D2MError, match="positive number of seconds"):
+        beats_from_taps([0.1, 0.7, 1.3, 1.9], duration_s=float("nan"))
+
+
+def test_tap_source_and_shift(analysis):
+    taps = _taps()
+    o = BeatOverrides(tap_times_s=taps)  # an array in, a tuple of floats stored
+    assert o.source == "taps" and not o.is_identity
+    assert isinstance(o.tap_times_s, tuple) and o.tap_times_s == tuple(taps.tolist())
+    assert hash(o) == hash(BeatOverrides(tap_times_s=list(taps))) and o == BeatOverrides(
+        tap_times_s=list(taps)
+    )
+    grid, bpm = beats_from_taps(taps, duration_s=DURATION_S)
+    fixed = apply_overrides(analysis, o)
+    np.testing.assert_array_equal(fixed.tempo.beats_s, grid)
+    assert fixed.tempo.bpm == bpm and fixed.to_dict()["beats_source"] == "taps"
+    assert fixed.to_dict()["beat_overrides"]["tap_times_s"] == taps.tolist()
+    shifted = apply_overrides(analysis, BeatOverrides(tap_times_s=taps, beat_shift_s=0.05))
+    np.testing.assert_allclose(shifted.tempo.beats_s, grid[grid + 0.05 <= DURATION_S] + 0.05)
+    assert parse_taps("1.3, 1.9,2.5 3.1") == (1.3, 1.9, 2.5, 3.1)
+    with pytest.raises(D2MError, match="--taps must be tap times in seconds"):
+        parse_taps("1.3;1.9")
+
+
+def test_beat_times_used_as_given(analysis):
+    times = [0.4, 1.0, 1.62, 2.2, 2.8, 13.0, 14.0]
+    o = BeatOverrides(beat_times_s=np.array(times), beat_shift_s=-0.1)
+    assert o.source == "beats" and o.beat_times_s == tuple(times)
+    fixed = apply_overrides(analysis, o)
+    np.testing.assert_allclose(fixed.tempo.beats_s, np.array(times[:5]) - 0.1)
+    assert fixed.tempo.bpm == pytest.approx(60 / np.median(np.diff(times[:5])))
+    (warning,) = fixed.beat_correction.warnings
+    assert warning == "beat_times_s: 2 beat time(s) after the dance's end (12.00 s) ignored"
+    assert fixed.to_dict()["beat_overrides"]["beat_times_s"] == times
+    with pytest.raises(D2MError, match="beat_times_s: only 1 of its 3 beat times lie within"):
+        apply_overrides(analysis, BeatOverrides(beat_times_s=[1.0, 13.0, 14.0]))
+    with pytest.raises(D2MError, match="the beats in beat_times_s are 600.0 BPM apart"):
+        apply_overrides(analysis, BeatOverrides(beat_times_s=[0.0, 0.1, 0.2]))
+
+
+@pytest.mark.parametrize(
+    ("times", "message"),
+    [
+        ([1.5], "beat_times_s holds 1 beat time"),
+        ([1.0, 2.0, float("inf")], "finite"),
+        ([-0.5, 1.0], "negative"),
+        ([1.0, 3.0, 2.0], r"must increase \(2 s follows 3 s\)"),
+        (1.5, "must be a list of times in seconds"),
+    ],
+)
+def test_bad_beat_times(times, message):
+    with pytest.raises(D2MError, match=message):
+        BeatOverrides(beat_times_s=times)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"tempo_bpm": 120}, "drop --tempo/--tempo-scale/--beats, or drop --taps"),
+        ({"tempo_scale": 2}, "drop --tempo/--tempo-scale/--beats, or drop --taps"),
+        ({"beats_file": "b.txt"}, "drop --tempo/--tempo-scale/--beats, or drop --taps"),
+    ],
+)
+def test_taps_exclude_the_other_sources(kwargs, message):
+    with pytest.raises(D2MError, match=message):
+        BeatOverrides(tap_times_s=_taps(), **kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"tempo_bpm": 120}, {"tempo_scale": 2}, {"beats_file": "b.txt"},
+     {"tap_times_s": [1.0, 1.6, 2.2, 2.8]}],
+)  # fmt: skip
+def test_beat_times_exclude_the_other_sources(kwargs):
+    with pytest.raises(D2MError, match="beat_times_s gives the beats themselves: drop --tempo"):
+        BeatOverrides(beat_times_s=[1.0, 2.0], **kwargs)
+
+
+# Requests from the app: BeatOverrides.from_dict.
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        BeatOverrides(),
+        BeatOverrides(tempo_bpm=128, beat_shift_s=-0.04),
+        BeatOverrides(tempo_scale=2 / 3),
+        BeatOverrides(tap_times_s=[1.0, 1.61, 2.2, 2.79], beat_shift_s=0.01),
+        BeatOverrides(beat_times_s=[0.5, 1.0, 1.5]),
+    ],
+)
+def test_from_dict_inverts_to_dict(overrides):
+    d = overrides.to_dict()
+    assert BeatOverrides.from_dict(d) == overrides
+    assert BeatOverrides.from_dict({k: v for k, v in d.items() if v is not None}) == overrides
+
+
+def test_from_dict_defaults_and_refusals(tmp_path):
+    assert BeatOverrides.from_dict(None) == BeatOverrides.from_dict({}) == BeatOverrides()
+    assert BeatOverrides.from_dict({"beat_shift_s": None}).is_identity
+    path = tmp_path / "b.txt"
+    path.write_text("1\n2\n")
+    with pytest.raises(D2MError, match="a beat file path cannot come from the web page"):
+        BeatOverrides.from_dict({"beats_file": str(path)})
+    with pytest.raises(D2MError, match="unknown beat_overrides key.s. bpm, shift: give only"):
+        BeatOverrides.from_dict({"shift": 0.1, "bpm": 120})
+    with pytest.raises(D2MError, match="--tempo 400 BPM is outside"):
+        BeatOverrides.from_dict({"tempo_bpm": 400})
+
+
+@pytest.mark.parametrize(
+    ("d", "message"),
+    [
+        ([("tempo_bpm", 120)], "must be a JSON object, got list"),
+        ("tempo_bpm=120", "must be a JSON object, got str"),
+        ({"tempo_bpm": "120"}, "beat_overrides.tempo_bpm must be a number, got '120'"),
+        ({"tempo_scale": True}, "beat_overrides.tempo_scale must be a number"),
+        ({"beat_shift_s": [0.1]}, "beat_overrides.beat_shift_s must be a number"),
+        ({"tap_times_s": "1,2,3,4"}, "beat_overrides.tap_times_s must be a list of times"),
+        ({"tap_times_s": [1, 2, "3", 4]}, "beat_overrides.tap_times_s must be a list of times"),
+        ({"beat_times_s": {"a": 1}}, "beat_overrides.beat_times_s must be a list of times"),
+        ({"beat_times_s": [1, None]}, "beat_overrides.beat_times_s must be a list of times"),
+        ({"tempo_bpm": 120, "tap_times_s": [1, 2, 3, 4]}, "or drop --taps"),
+    ],
+)
+def test_from_dict_wrong_types_are_d2m_errors(d, message):
+    with pytest.raises(D2MError, match=message):
+        BeatOverrides.from_dict(d)
+
+
+# The app's buttons: step_overrides and tap_overrides.
+
+
+def _step(analysis, overrides, *actions):
+    for action in actions:
+        overrides = step_overrides(overrides, action, analysis=analysis)
+    return overrides
+
+
+def test_tempo_steps_re_track_the_estimate(analysis):
+    auto = analysis.tempo.bpm
+    assert auto == pytest.approx(96, rel=0.02)
+    for actions, factor in [
+        (["double"], 2), (["half"], 0.5), (["three_two"], 1.5), (["two_three"], 2 / 3),
+        (["double", "half"], 1), (["three_two", "two_three"], 1),
+    ]:  # fmt: skip
+        o = _step(analysis, BeatOverrides(), *actions)
+        assert o.source == "tempo" and o.tempo_bpm == pytest.approx(auto * factor)
+        beats = apply_overrides(analysis, o).tempo.beats_s
+        assert _median_spacing(beats) == pytest.approx(60 / (auto * factor), rel=0.03), actions
+    # Steps compose: 96 -> 192 -> 384 BPM is out of range.
+    with pytest.raises(D2MError, match=r"the tempo 191.8 BPM x 2 = 383.6 BPM is outside 30-300"):
+        _step(analysis, BeatOverrides(), "double", "double")
+
+
+def test_shift_steps_move_every_beat(analysis):
+    doubled = _step(analysis, BeatOverrides(), "double")
+    plain = apply_overrides(analysis, doubled).tempo.beats_s
+    earlier = _step(analysis, doubled, "earlier", "earlier", "earlier")
+    assert earlier.beat_shift_s == -0.03 and earlier.tempo_bpm == doubled.tempo_bpm
+    moved = apply_overrides(analysis, earlier).tempo.beats_s
+    np.testing.assert_allclose(moved, plain[plain >= 0.03] - 0.03)
+    # Ten steps are 0.1 s on the dot, and a tempo step keeps the shift.
+    later = _step(analysis, BeatOverrides(), *["later"] * 10)
+    assert later.beat_shift_s == 10 * SHIFT_STEP_S == 0.1 and later.source == "auto"
+    assert _step(analysis, later, "half").beat_shift_s == 0.1
+
+
+def test_reset_gives_the_estimate_back(analysis):
+    o = _step(analysis, BeatOverrides(), "double", "later", "three_two")
+    assert not o.is_identity
+    reset = _step(analysis, o, "reset")
+    assert reset == BeatOverrides() and reset.is_identity
+    back = apply_overrides(apply_overrides(analysis, o), reset)
+    np.testing.assert_array_equal(back.tempo.beats_s, analysis.tempo.beats_s)
+    assert back.beat_correction is None
+
+
+def test_unknown_step_and_still_dancer(analysis):
+    with pytest.raises(D2MError, match="unknown beat action 'triple': give one of double, half"):
+        step_overrides(BeatOverrides(), "triple", analysis=analysis)
+    kp = np.ones((300, 17, 3), np.float32) * 50
+    still = analyze_motion(Motion(keypoints=kp, fps=30))
+    with pytest.raises(D2MError, match="no tempo was found in this dance to change"):
+        step_overrides(BeatOverrides(), "double", analysis=still)
+
+
+def test_tap_steps_keep_the_tapped_phase(analysis):
+    taps = analysis.tempo.beats_s[3:11] + np.random.default_rng(1).uniform(-0.015, 0.015, 8)
+    tapped = tap_overrides(taps, overrides=_step(analysis, BeatOverrides(), "double", "later"))
+    assert tapped == BeatOverrides(tap_times_s=taps)  # replaces the tempo and the shift
+    grid = apply_overrides(analysis, tapped).tempo
+    for actions, factor in [
+        (["double"], 2), (["half"], 0.5), (["three_two"], 1.5), (["two_three"], 2 / 3),
+        (["double", "half"], 1), (["half", "double"], 1),
+    ]:  # fmt: skip
+        o = _step(analysis, tapped, *actions)
+        assert o.source == "beats", actions
+        beats = apply_overrides(analysis, o).tempo
+        assert beats.bpm == pytest.approx(grid.bpm * factor, rel=1e-4), actions
+        # The first tap's beat stays on the grid; at 2 x or 1 x, so does every tap.
+        first = _nearest(grid.beats_s, [taps[0]]).argmin()
+        assert _nearest([grid.beats_s[first]], beats.beats_s)[0] < 1e-5, actions
+        if factor in (1, 2):
+            assert _nearest(taps, beats.beats_s).max() < 0.020, actions
+        elif factor == 1.5:  # every other tap: 2 beats of the taps are 3 of the new grid
+            assert _nearest(taps[::2], beats.beats_s).max() < 0.020, actions
+    # x2 adds the midpoints; halving it again gives the tap grid back.
+    doubled = apply_overrides(analysis, _step(analysis, tapped, "double")).tempo.beats_s
+    np.testing.assert_allclose(doubled[::2], grid.beats_s, atol=1e-6)
+    back = apply_overrides(analysis, _step(analysis, tapped, "double", "half")).tempo.beats_s
+    np.testing.assert_allclose(back, grid.beats_s, atol=1e-6)
+    # The shift is kept through a tempo step and applies last.
+    o = _step(analysis, tapped, "earlier", "double")
+    assert o.beat_shift_s == -0.01
+    shifted = apply_overrides(analysis, o).tempo.beats_s
+    np.testing.assert_allclose(shifted, doubled[doubled >= 0.01] - 0.01, atol=1e-6)
