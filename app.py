@@ -74,8 +74,10 @@ footer { display: none !important; }
     border-bottom: 1px solid var(--border-color-primary); }
 .d2m-lab-prompt { min-width: 14em; }
 /* Long result names wrap instead of being cut to "unianim…mp4" on a phone. */
+#downloads td.filename { display: block !important; }
 #downloads td.filename, #downloads .stem { white-space: normal !important;
     overflow: visible !important; text-overflow: clip !important; word-break: break-all; }
+#downloads td.download { min-width: 5rem !important; }
 .d2m-fix { gap: 6px !important; flex-wrap: wrap; }
 .d2m-help { font-size: 0.9em; }
 """

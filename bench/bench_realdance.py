@@ -1,12 +1,18 @@
 """Visual tempo and beats on real dance videos, against the beats of the music danced to.
 
 Usage: .venv/bin/python bench/bench_realdance.py [FOLDER ...] [--cache DIR] [--json OUT]
-       [--windows SECONDS] [--generate]
+       [--windows SECONDS] [--pose-fps F] [--generate]
 
 FOLDER holds ``NAME.mp4`` videos with one or more ``NAME.<tracker>.beats`` files (beat times of
 the music the dancer danced to, seconds from the file's start, one a line); by default
 ``../shared/data/realdance``. The pose pass is cached in ``--cache`` (keyed by the video's
 content), so re-running after a change to the beat stage costs seconds.
+
+``--pose-fps F``: run the pose model at about F fps on every clip instead of the default rate
+(:func:`d2m_core.dance.pose.estimate_pose`'s ``pose_fps``: the frames nearest an even grid at F,
+so 30 fps at 20 is two frames of every three; never above a clip's own rate; the keypoints still
+come out at the clip's full rate), to see what a lower pose rate costs in beats. Its pose is
+cached apart from the default's (``NAME-KEY-poseFfps.npz``).
 
 Per clip and reference tracker: visual tempo against the reference's (the metrical level at
 which it matches, of 1, 2, 1/2, 3/2, 2/3), the beat F-measure (±70 ms, nothing trimmed) at the
@@ -75,11 +81,12 @@ def find_clips(folders: list[Path]) -> list[Clip]:
     return clips
 
 
-def cached_motion(video: Path, cache: Path) -> Motion:
-    """The video's pose, from the cache when this exact file was seen before."""
+def cached_motion(video: Path, cache: Path, pose_fps: float | None = None) -> Motion:
+    """The video's pose, from the cache when this exact file was seen before (at that rate)."""
     from d2m_core.dance.pose import estimate_pose
 
-    out = cache / f"{video.stem}-{content_key(video)[:16]}.npz"
+    rate = "" if pose_fps is None else f"-pose{pose_fps:g}fps"
+    out = cache / f"{video.stem}-{content_key(video)[:16]}{rate}.npz"
     if out.is_file():
         z = np.load(out)
         size = tuple(int(v) for v in z["frame_size"]) if z["frame_size"].size else None
@@ -87,7 +94,7 @@ def cached_motion(video: Path, cache: Path) -> Motion:
         return Motion(keypoints=z["keypoints"], fps=float(z["fps"]), frame_size=size,
                       source=str(video), meta={"cuts_s": cuts})  # fmt: skip
     t0 = time.perf_counter()
-    m = estimate_pose(video)
+    m = estimate_pose(video, pose_fps=pose_fps)
     print(f"  pose of {video.name}: {time.perf_counter() - t0:.1f} s (cached in {cache})")
     cache.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".part.npz")
@@ -292,6 +299,11 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="write every figure here")
     ap.add_argument("--windows", type=float, default=8.0, help="window length, s (0: none)")
     ap.add_argument(
+        "--pose-fps",
+        type=float,
+        help="run pose at about this rate on every clip (default: pose.py's own rate)",
+    )
+    ap.add_argument(
         "--generate",
         action="store_true",
         help="also score offline music made for each clip against its soundtrack",
@@ -302,7 +314,7 @@ def main() -> None:
         raise SystemExit(f"no NAME.mp4 with NAME.*.beats in {', '.join(map(str, args.folders))}")
     analyze_motion(Motion(keypoints=np.random.default_rng(0).random((90, 17, 3)), fps=30))
     for c in clips:
-        c.motion = cached_motion(c.video, args.cache)
+        c.motion = cached_motion(c.video, args.cache, args.pose_fps)
         c.offset_s = stream_offset(c.video)
         c.results = evaluate_clip(c)
     print_clip_table(clips)

@@ -19,6 +19,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +62,10 @@ _COCO_TORSO = (5, 6, 11, 12)  # shoulders, hips (COCO indices)
 #: Video above twice this rate is analysed at an integer fraction of its rate, never below it
 #: (50 fps -> 25, 60 -> 30, 120 -> 24); the keypoints are interpolated back to the video's rate.
 #: Pose costs ~20 ms a frame whatever the rate, and on the real-dance benchmark the 50 fps clip
-#: keeps its tempo and beat F at 25 fps, while halving 24-30 fps clips loses beats.
+#: keeps its tempo and beat F at 25 fps, while halving 24-30 fps clips loses beats. 20 fps
+#: (``bench_realdance.py --pose-fps 20``: two frames of five at 50 fps, two of three at 30, five
+#: of six at 24) loses too: the 50 fps clip's level-tolerant F falls 0.62 -> 0.42 (0.35-0.42 at
+#: every sampling phase, 0.50-0.62 at 25 fps), the median F 0.62 -> 0.58; tempo unchanged.
 MIN_POSE_FPS = 24.0
 
 #: Parallel pose: each worker tracks its own consecutive part of the video with its own decoder
@@ -427,6 +431,38 @@ def _pose_step(fps: float) -> int:
     return max(1, int(fps // MIN_POSE_FPS))
 
 
+def _pose_ratio(fps: float, pose_fps: float | None = None) -> Fraction:
+    """Fraction of a ``fps`` video's frames that the pose model runs on.
+
+    By default ``1 / _pose_step(fps)``; with ``pose_fps``, about ``pose_fps / fps`` (at most 1)
+    as a fraction with a denominator of at most 100, so that NTSC rates get the same pattern as
+    their round ones (59.94 or 60 fps at 20 -> 1/3, 29.97 at 20 -> 2/3, 50 at 20 -> 2/5).
+    """
+    if pose_fps is None:
+        return Fraction(1, _pose_step(fps))
+    if not pose_fps > 0:
+        raise ValueError(f"pose_fps must be positive, not {pose_fps}")
+    return min(Fraction(1), Fraction(pose_fps / fps).limit_denominator(100))
+
+
+def _frame_keeper(fps: float, ratio: Fraction) -> Callable[[float], bool]:
+    """``keep(t)`` for :func:`~d2m_core.io.video.iter_frames`: analyse ``ratio`` of the frames.
+
+    Frame ``k = round(t * fps)`` is kept when ``floor(k * ratio)`` steps up at it (frame 0 is
+    always kept): the first frame at or after each point of an even grid at ``fps * ratio``
+    (for ``ratio = 1/step``, every ``step``-th frame; for 2/3, two frames of every three). The
+    rule depends on the frame's index in the whole video only, so every part and seam of a
+    parallel pass keeps the same frames.
+    """
+    p, q = ratio.numerator, ratio.denominator
+
+    def keep(t: float) -> bool:
+        k = int(round(t * fps))
+        return (k * p) // q != ((k - 1) * p) // q
+
+    return keep
+
+
 def default_workers() -> int:
     """One pose tracker per CPU core this process may use, at most 4."""
     try:
@@ -436,8 +472,14 @@ def default_workers() -> int:
     return max(1, min(cores, _MAX_WORKERS))
 
 
-def _plan_parts(info: VideoInfo, *, workers: int, step: int) -> list[tuple[float, float | None]]:
-    """(start_s, end_s) of each worker's part; a part runs :data:`_SEAM_FRAMES` into the next."""
+def _plan_parts(
+    info: VideoInfo, *, workers: int, step: float | Fraction
+) -> list[tuple[float, float | None]]:
+    """(start_s, end_s) of each worker's part; a part runs :data:`_SEAM_FRAMES` into the next.
+
+    ``step``: video frames per analysed frame (a Fraction where the stride is not whole: 3/2
+    for two frames of every three).
+    """
     n = max(1, min(workers, int(info.duration_s // _MIN_PART_S)))
     part_s = info.duration_s / n
     starts = [0.0]
@@ -578,7 +620,7 @@ def _track_video(
     p: Path,
     info: VideoInfo,
     *,
-    step: int,
+    ratio: Fraction,
     workers: int,
     max_side: int,
     report: ProgressFn,
@@ -586,11 +628,12 @@ def _track_video(
 ) -> tuple[list[float], list[np.ndarray | None]]:
     """Run the pose trackers over the video's parts in parallel; frames in time order.
 
-    ``changes``: filled as in :func:`_pose_part` (parts share the frames at their seams).
+    ``ratio``: the fraction of frames analysed (:func:`_pose_ratio`). ``changes``: filled as in
+    :func:`_pose_part` (parts share the frames at their seams).
     """
-    parts = _plan_parts(info, workers=workers, step=step)
+    parts = _plan_parts(info, workers=workers, step=1 / ratio)
     # The same frames in every part (and in the seams): a frame's index in the whole video.
-    keep = lambda t: int(round(t * info.fps)) % step == 0  # noqa: E731 - tiny local helper
+    keep = _frame_keeper(info.fps, ratio)
     events: queue.Queue = queue.Queue()
     stop = threading.Event()
     results: list = [None] * len(parts)
@@ -610,7 +653,7 @@ def _track_video(
         threading.Thread(target=run, args=(i,), name=f"d2m-pose-{i}", daemon=True)
         for i in range(len(parts))
     ]
-    expected = max(1, info.num_frames // step)
+    expected = max(1, int(info.num_frames * ratio))
     every = max(1, expected // 50)
     n = done = 0
     started: set[int] = set()  # parts past their graph's start-up, or finished
@@ -674,6 +717,7 @@ def estimate_pose(
     progress: ProgressFn | None = None,
     max_side: int = 640,
     workers: int | None = None,
+    pose_fps: float | None = None,
 ) -> Motion:
     """2D COCO-17 pose of the main dancer in a video.
 
@@ -690,6 +734,10 @@ def estimate_pose(
     workers : int or None
         Pose trackers run in parallel, each on its own part of the video (parts are at least
         1 s long); default 1. :func:`default_workers` is one per CPU core, at most 4.
+    pose_fps : float or None
+        Run the pose model at about this rate instead of the default (see below; for
+        experiments): the frames nearest an even grid at this rate, possibly a fractional
+        stride (30 fps at 20 -> two frames of every three); never above the video's rate.
 
     Returns
     -------
@@ -719,14 +767,15 @@ def estimate_pose(
     report = progress or (lambda f, m: None)
     report(0.0, "estimating pose")
 
-    step = _pose_step(info.fps)
-    pose_fps = info.fps / step
+    ratio = _pose_ratio(info.fps, pose_fps)
+    step = 1 / ratio  # video frames per analysed frame (a Fraction)
+    rate = info.fps / step
     # One tracker by default: parallel parts are not yet shown to pay off on a busy 2-core
     # machine, and a part may pick another person in a crowded video (bench_realdance).
     n_workers = max(1, workers if workers is not None else 1)
     changes: dict[float, float] = {}
     times, raw = _track_video(
-        p, info, step=step, workers=n_workers, max_side=max_side, report=report,
+        p, info, ratio=ratio, workers=n_workers, max_side=max_side, report=report,
         changes=changes,
     )  # fmt: skip
 
@@ -747,7 +796,7 @@ def estimate_pose(
     kp_raw = np.zeros((len(raw), 17, 3), np.float32)
     for i in np.flatnonzero(keep):
         kp_raw[i] = raw[i]
-    filled, tracked = _fill_gaps(t_raw, kp_raw, keep, pose_fps)
+    filled, tracked = _fill_gaps(t_raw, kp_raw, keep, rate)
 
     T = max(1, int(round(info.duration_s * info.fps)))
     grid = np.arange(T) / info.fps
@@ -776,7 +825,7 @@ def estimate_pose(
             "identity_tracks": n_tracks,
             "detections_dropped": int(detected.sum() - keep.sum()),
             "decoded_frames": len(raw),
-            "pose_fps": pose_fps,
+            "pose_fps": rate,
             "pose_workers": len(_plan_parts(info, workers=n_workers, step=step)),
             "smoothing": smoothing,
             "pose_model": "mediapipe solutions.pose (BlazePose full, model_complexity=1)",

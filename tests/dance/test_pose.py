@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -11,10 +12,12 @@ from d2m_core.dance.pose import (
     MAX_INTERP_GAP_S,
     MIN_POSE_FPS,
     _fill_gaps,
+    _frame_keeper,
     _guide_for,
     _main_track,
     _only_around,
     _plan_parts,
+    _pose_ratio,
     _pose_step,
     _resample,
     _smooth,
@@ -181,6 +184,56 @@ def test_high_fps_video_is_analysed_at_a_lower_rate(dancer_frames, reference, ma
     size = max(m.frame_size)
     assert np.median(err[::2]) < 0.01 * size  # analysed frames: as with every frame analysed
     assert np.median(err[1::2]) < 0.02 * size  # the others: interpolated between them
+
+
+def test_video_posed_at_a_fractional_rate(dancer_frames, reference, make_video):
+    """``pose_fps`` below the video's rate but above half of it: two frames of every three at
+    30 fps -> 20; the keypoints still come out at the video's rate and length."""
+    frames, _ = dancer_frames
+    path = make_video("thirty.mp4", frames, fps=30)
+    m = estimate_pose(path, pose_fps=20)
+    assert m.fps == pytest.approx(30) and m.num_frames == len(frames)
+    assert m.keypoints.shape == (len(frames), 17, 3)
+    assert m.meta["pose_fps"] == pytest.approx(20)
+    assert m.meta["decoded_frames"] == 2 * len(frames) // 3
+    assert m.frames_with_person == len(frames) and m.meta["smoothing"] == "none"
+    ref, _ = reference  # the same frames, every one analysed
+    err = np.linalg.norm(m.keypoints[:, :, :2] - ref.keypoints[:, :, :2], axis=2)
+    size = max(m.frame_size)
+    posed = np.array([k % 3 != 1 for k in range(len(frames))])  # frames 0, 2, 3, 5, 6, ...
+    assert np.median(err[posed]) < 0.01 * size
+    assert np.median(err[~posed]) < 0.02 * size  # interpolated between their neighbours
+    # Asking for more than the video has poses every frame.
+    assert estimate_pose(path, pose_fps=100).meta["decoded_frames"] == len(frames)
+    with pytest.raises(ValueError, match="positive"):
+        estimate_pose(path, pose_fps=0)
+
+
+def test_pose_ratio_and_kept_frames():
+    def kept(fps: float, ratio, n: int = 24) -> list[int]:
+        keep = _frame_keeper(fps, ratio)
+        return [k for k in range(n) if keep(k / fps)]
+
+    # Default: every step-th frame, as before fractional strides existed.
+    for fps in (16, 24, 29.97, 30, 47.9, 48, 50, 59.94, 60, 120, 240):
+        step = _pose_step(fps)
+        assert _pose_ratio(fps) == Fraction(1, step)
+        assert kept(fps, _pose_ratio(fps), 600) == list(range(0, 600, step))
+    # A forced rate: the first frame at or after each point of an even grid at that rate;
+    # NTSC rates take their round rate's pattern.
+    assert _pose_ratio(30, 20) == _pose_ratio(29.97, 20) == Fraction(2, 3)
+    assert kept(30, Fraction(2, 3), 9) == [0, 2, 3, 5, 6, 8]
+    assert _pose_ratio(60, 20) == _pose_ratio(60000 / 1001, 20) == Fraction(1, 3)
+    assert kept(60000 / 1001, Fraction(1, 3), 10) == [0, 3, 6, 9]
+    assert _pose_ratio(50, 20) == Fraction(2, 5) and kept(50, Fraction(2, 5), 11) == [
+        0,
+        3,
+        5,
+        8,
+        10,
+    ]
+    assert _pose_ratio(24, 20) == Fraction(5, 6)
+    assert _pose_ratio(16, 20) == _pose_ratio(30, 30) == 1  # never above the video's rate
 
 
 def test_pose_step():
