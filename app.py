@@ -74,7 +74,6 @@ footer { display: none !important; }
     border-bottom: 1px solid var(--border-color-primary); }
 .d2m-lab-prompt { min-width: 14em; }
 /* Long result names wrap instead of being cut to "unianim…mp4" on a phone. */
-#downloads td.filename { display: block !important; }
 #downloads td.filename, #downloads .stem { white-space: normal !important;
     overflow: visible !important; text-overflow: clip !important; word-break: break-all; }
 #downloads td.download { min-width: 5rem !important; }
@@ -581,8 +580,8 @@ def _dance_section(limits: pipeline.Limits) -> DanceSection:
             with gr.Tabs() as tabs:
                 with gr.Tab("Video", id="video"):
                     video = gr.Video(
-                        label=f"Dance video (up to {limits.max_video_s:g} s,"
-                        f" {limits.max_upload_mb:g} MB)",
+                        # Short: on a phone the label shares a line with three icon buttons.
+                        label=f"Dance video (≤ {limits.max_video_s:g} s)",
                         sources=["upload"],
                         height=360,
                         elem_id="dance-video",
@@ -594,7 +593,7 @@ def _dance_section(limits: pipeline.Limits) -> DanceSection:
             summary = gr.Markdown(page.ANALYSIS_PLACEHOLDER, elem_id="analysis-summary")
             # Outputs stay hidden until they hold something: no empty boxes on the first screen.
             preview = gr.Image(
-                label="Pose check: the skeleton d2m found", type="filepath", height=300,
+                label="Pose check", type="filepath", height=300,
                 interactive=False, visible=False,
             )  # fmt: skip
     return DanceSection(
@@ -623,7 +622,7 @@ def _beat_studio() -> BeatStudio:
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=300):
                 video = gr.Video(
-                    label="Your dance: play it to check the beats", interactive=False,
+                    label="Play to check the beats", interactive=False,
                     height=360, elem_id=STUDIO_VIDEO.lstrip("#"),
                 )  # fmt: skip
                 timeline = gr.HTML(elem_id="dance-timeline")

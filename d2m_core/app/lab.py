@@ -139,7 +139,8 @@ def _attr(text: str) -> str:
 
 
 def _label(index: int, e: dict) -> str:
-    return f"#{index} · seed {e['seed']} · {e['backbone']} · {e['hit']}/{e['total']} beats hit"
+    # Short: the A and B menus are one phone-width line each.
+    return f"#{index} · {e['backbone']} · seed {e['seed']} · {e['hit']}/{e['total']} hit"
 
 
 def ab_choices(entries: list[dict]) -> list[tuple[str, str]]:

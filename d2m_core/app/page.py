@@ -328,7 +328,7 @@ def _correction_words(out: AnalyzeOutput) -> str:
         "tempo": "tempo set by you",
         "tempo_scale": "tempo scaled by you",
         "taps": f"tapped by you ({len(o.tap_times_s or ())} taps)",
-        "beats": "beats set by you",
+        "beats": "beats adjusted by you",
         "file": "beats from your file",
         "auto": "automatic beats",
     }.get(s["beats_source"], "corrected")

@@ -19,7 +19,7 @@ class GrooveBackbone(Backbone):
     """
 
     name = "groove"
-    label = "groove (offline, no weights)"
+    label = "groove (offline)"
     sample_rate = 32000
 
     def __init__(self, *, sample_rate: int = 32000) -> None:

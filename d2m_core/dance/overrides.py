@@ -526,14 +526,18 @@ def step_overrides(overrides: BeatOverrides, action: str, *, analysis: Analysis)
         A new request, absolute (steps compose: double, then double again, is 4 x the tempo
         the user first saw):
 
-        - tempo steps re-track at the current tempo x the factor (source ``"tempo"``), except on
-          beats the user placed (taps, beat times, a beat file), whose phase they keep: the
-          beats become ``beat_times_s`` (x 2: midpoints added; x 1/2: every other beat, keeping
-          the one nearest the first tap, or the first beat; x 3/2 and x 2/3: an even grid at
-          the new period through that beat). The shift is kept. x 2 then x 1/2 gives the
-          same beats back; x 3/2 then x 2/3 gives the tempo back, but its phase only when the
+        - x 2 and x 1/2 work on the beats shown, so the ones the user checked stay where they
+          are and the tempo is exactly doubled or halved: the beats become ``beat_times_s``
+          (x 2: midpoints added; x 1/2: every other beat, keeping the one nearest the first
+          tap, or, for beats the user did not place, the half that lands on more motion).
+          x 2 then x 1/2 gives the same beats back.
+        - x 3/2 and x 2/3 re-track at the current tempo x the factor (source ``"tempo"``),
+          except on beats the user placed (taps, beat times, a beat file), whose phase they
+          keep: an even grid at the new period through the beat nearest the first tap (or
+          the first beat). x 3/2 then x 2/3 gives the tempo back, but its phase only when the
           beat it passes through was tapped (the 3/2 grid alone cannot say which were): tap
           again to be sure.
+        - The shift is kept.
         - shift steps add to ``beat_shift_s`` (rounded to 1 ms, so ten steps make 0.1 s).
 
     Raises
@@ -561,16 +565,35 @@ def step_overrides(overrides: BeatOverrides, action: str, *, analysis: Analysis)
         fix="go the other way, tap along, or reset",
     )
     bpm = min(max(bpm, MIN_BPM), MAX_BPM)  # what passed the check on 0.1 BPM, kept in range
-    if overrides.source not in _PLACED_SOURCES:
+    placed = overrides.source in _PLACED_SOURCES
+    if not placed and action not in ("double", "half"):
         return BeatOverrides(tempo_bpm=bpm, beat_shift_s=overrides.beat_shift_s)
     beats = np.asarray(current.beats_s, dtype=np.float64)
-    anchor_s = overrides.tap_times_s[0] if overrides.source == "taps" else beats[0]
+    if len(beats) < 2:
+        raise D2MError("too few beats to change the tempo of: tap along with the beat")
+    if overrides.source == "taps":
+        anchor_s = float(overrides.tap_times_s[0])  # type: ignore[index]
+    elif placed or action == "double":
+        anchor_s = float(beats[0])
+    else:  # halving beats the user never placed: keep the half that lands on the moves
+        anchor_s = float(beats[_stronger_half(beats, novelty=current.novelty,
+                                              duration_s=analysis.motion.duration_s)])  # fmt: skip
     kept = _rescale_beats(
         beats, factor=factor, period_s=60.0 / bpm, anchor_s=anchor_s,
         duration_s=analysis.motion.duration_s,
     )  # fmt: skip
     # Microseconds: far below what anyone hears, and the JSON record stays short.
     return BeatOverrides(beat_times_s=np.round(kept, 6), beat_shift_s=overrides.beat_shift_s)
+
+
+def _stronger_half(beats: np.ndarray, *, novelty: np.ndarray, duration_s: float) -> int:
+    """0 or 1: which half of the beats (even or odd ones) meets more of the dance's novelty."""
+    nov = np.asarray(novelty, dtype=np.float64)
+    if nov.size == 0 or not np.any(nov > 0):
+        return 0
+    t_nov = np.arange(nov.size) * (duration_s / nov.size)
+    at_beats = np.interp(beats, t_nov, nov)
+    return int(at_beats[1::2].sum() > at_beats[0::2].sum())
 
 
 def _rescale_beats(

@@ -105,9 +105,13 @@ def test_correction_buttons_and_taps_set_the_beats_generation_follows(pipe):
     grid = app.analyze(*kp)[-1]
     auto_bpm = grid["tempo_bpm"]
     correction, timeline, status, grid = app.correct_beats(*kp, {}, "double")
-    assert correction == {"tempo_bpm": pytest.approx(2 * auto_bpm, rel=0.01)}
-    assert grid["tempo_bpm"] == pytest.approx(2 * auto_bpm, rel=0.01)
-    assert "tempo set by you" in status and "automatic" in status
+    assert list(correction) == ["beat_times_s"]  # the beats shown, with their midpoints
+    assert grid["tempo_bpm"] == pytest.approx(2 * auto_bpm, rel=0.02)
+    assert "beats adjusted by you" in status and "automatic" in status
+    correction, _, status, grid = app.correct_beats(*kp, {}, "three_two")
+    assert correction == {"tempo_bpm": pytest.approx(1.5 * auto_bpm, rel=0.01)}
+    assert "tempo set by you" in status
+    correction, timeline, status, grid = app.correct_beats(*kp, {}, "double")
     correction, timeline, status, grid = app.correct_beats(*kp, correction, "later")
     assert correction["beat_shift_s"] == pytest.approx(0.01) and "10 ms later" in status
     drawn = _timeline(timeline)

@@ -77,7 +77,7 @@ def test_ab_player_plays_a_and_b_on_one_video(tmp_path):
     assert solo["b"] is None
     assert "Pick a generation" in lab.ab_player_html([a], None, None)
     assert lab.ab_choices([a, b])[0] == (
-        "#2 · seed 5 · groove · 18/23 beats hit",
+        "#2 · groove · seed 5 · 18/23 hit",
         "b",
     )  # newest first
 

@@ -429,27 +429,59 @@ def _step(analysis, overrides, *actions):
     return overrides
 
 
-def test_tempo_steps_re_track_the_estimate(analysis):
+def test_tempo_steps_on_the_estimate(analysis):
     auto = analysis.tempo.bpm
+    beats0 = analysis.tempo.beats_s
     assert auto == pytest.approx(96, rel=0.02)
-    for actions, factor in [
-        (["double"], 2), (["half"], 0.5), (["three_two"], 1.5), (["two_three"], 2 / 3),
-        (["double", "half"], 1), (["three_two", "two_three"], 1),
-    ]:  # fmt: skip
+    # x3/2 and x2/3 re-track at the new tempo.
+    for actions, factor in [(["three_two"], 1.5), (["two_three"], 2 / 3),
+                            (["three_two", "two_three"], 1)]:  # fmt: skip
         o = _step(analysis, BeatOverrides(), *actions)
         assert o.source == "tempo" and o.tempo_bpm == pytest.approx(auto * factor)
         beats = apply_overrides(analysis, o).tempo.beats_s
         assert _median_spacing(beats) == pytest.approx(60 / (auto * factor), rel=0.03), actions
+    # x2 and x1/2 work on the beats shown: exactly double (the checked beats stay) or half.
+    doubled = apply_overrides(analysis, _step(analysis, BeatOverrides(), "double")).tempo
+    assert set(np.round(beats0, 6)) <= set(np.round(doubled.beats_s, 6))
+    assert len(doubled.beats_s) == 2 * len(beats0) - 1
+    assert doubled.bpm == pytest.approx(2 * 60 / np.median(np.diff(beats0)), rel=0.02)
+    halved = apply_overrides(analysis, _step(analysis, BeatOverrides(), "half")).tempo
+    assert set(np.round(halved.beats_s, 6)) <= set(np.round(beats0, 6))
+    assert _median_spacing(halved.beats_s) == pytest.approx(2 * _median_spacing(beats0), rel=0.02)
+    back = _step(analysis, BeatOverrides(), "double", "half")
+    np.testing.assert_allclose(apply_overrides(analysis, back).tempo.beats_s, beats0, atol=1e-6)
     # Steps compose: 96 -> 192 -> 384 BPM is out of range.
-    with pytest.raises(D2MError, match=r"the tempo 191.8 BPM x 2 = 383.6 BPM is outside 30-300"):
+    with pytest.raises(D2MError, match=r"x 2 = 38\d.\d BPM is outside 30-300"):
         _step(analysis, BeatOverrides(), "double", "double")
+
+
+def test_halving_keeps_the_half_on_the_moves():
+    """Every other beat of a grid at twice the dance's tempo: the half on the moves stays."""
+    from d2m_core.dance.analysis import analyze_motion
+    from d2m_core.dance.synth import synthetic_dance
+
+    a = analyze_motion(synthetic_dance(bpm=96, duration_s=10.0, fps=30, seed=3))
+    assert a.tempo.bpm == pytest.approx(96, rel=0.03)
+    on_moves = a.tempo.beats_s
+    period = float(np.median(np.diff(on_moves)))
+    off = on_moves + period / 2  # the user's double-time grid: moves, then off-beats
+    grid = np.sort(np.concatenate([on_moves, off[off < a.motion.duration_s]]))
+    o = _step(a, BeatOverrides(beat_times_s=grid), "half")
+    kept = apply_overrides(a, o).tempo.beats_s
+    # Placed beats keep the first beat's half; for the estimate's own double-time grid
+    # the stronger half is chosen.
+    np.testing.assert_allclose(kept, grid[0::2], atol=1e-5)
+    est = _step(a, BeatOverrides(tempo_bpm=2 * a.tempo.bpm), "half")
+    est_beats = apply_overrides(a, est).tempo.beats_s
+    nearest = np.abs(est_beats[:, None] - on_moves[None, :]).min(axis=1)
+    assert np.median(nearest) < 0.1 * period
 
 
 def test_shift_steps_move_every_beat(analysis):
     doubled = _step(analysis, BeatOverrides(), "double")
     plain = apply_overrides(analysis, doubled).tempo.beats_s
     earlier = _step(analysis, doubled, "earlier", "earlier", "earlier")
-    assert earlier.beat_shift_s == -0.03 and earlier.tempo_bpm == doubled.tempo_bpm
+    assert earlier.beat_shift_s == -0.03 and earlier.beat_times_s == doubled.beat_times_s
     moved = apply_overrides(analysis, earlier).tempo.beats_s
     np.testing.assert_allclose(moved, plain[plain >= 0.03] - 0.03)
     # Ten steps are 0.1 s on the dot, and a tempo step keeps the shift.
