@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from d2m_core.app import page
 from d2m_core.app.pipeline import AUTO_GENRE
 from d2m_core.backbones.base import Availability, BackboneInfo
@@ -162,3 +164,51 @@ def test_upload_refusal_is_plain():
         " is truncated, corrupt or not a video"
     )
     assert "Invalid data" not in msg and msg.startswith("cannot read a&lt;b&gt;.mp4 as a video:")
+
+
+def test_correction_and_taps_from_the_page_are_checked():
+    from d2m_core.dance.overrides import BeatOverrides
+    from d2m_core.errors import D2MError
+
+    assert page.parse_correction(None) is None and page.parse_correction({}) is None
+    assert page.parse_correction("") is None
+    assert page.parse_correction({"beat_shift_s": 0.0}) is None  # nothing corrected
+    o = page.parse_correction('{"tempo_bpm": 120, "beat_shift_s": 0.02}')
+    assert o == BeatOverrides(tempo_bpm=120, beat_shift_s=0.02)
+    for bad in ("[1, 2]", "not json", 5, {"beats_file": "/etc/passwd"}, {"tempo": 1}):
+        with pytest.raises(D2MError):
+            page.parse_correction(bad)
+    assert page.parse_taps('[1.0, 1.5, true, "x", 2]') == [1.0, 1.5, 2.0]
+    assert page.parse_taps("oops") == [] and page.parse_taps(None) == []
+
+
+def test_studio_status_says_what_the_beats_are_and_when_to_fix_them():
+    from d2m_core.app.pipeline import AnalyzeOutput
+    from d2m_core.dance.analysis import analyze_motion
+    from d2m_core.dance.overrides import BeatOverrides, apply_overrides
+    from d2m_core.dance.synth import synthetic_dance
+
+    a = analyze_motion(synthetic_dance(bpm=96, duration_s=8.0, fps=30, seed=2))
+
+    def out(analysis, confidence=None):
+        summary = analysis.to_dict()
+        if confidence is not None:
+            summary["tempo_confidence"] = confidence
+        return AnalyzeOutput(
+            key="k", analysis=analysis, summary=summary, suggested_genre="pop",
+            preview_png=None, plot_png=None,
+        )  # fmt: skip
+
+    auto = page.studio_status(out(a, confidence=0.9))
+    assert "(automatic)" in auto and "uncertain" not in auto
+    unsure = page.studio_status(out(a, confidence=0.1))
+    assert "uncertain (confidence 0.10)" in unsure and "buttons below" in unsure
+    fixed = apply_overrides(a, BeatOverrides(tempo_bpm=120, beat_shift_s=-0.03))
+    text = page.studio_status(out(fixed, confidence=0.1), taps=2)
+    assert "**120.0 BPM" in text and "tempo set by you" in text and "30 ms earlier" in text
+    assert "uncertain" not in text  # the user has taken over
+    assert "2 tap(s): keep tapping, 4 set the beat" in text
+    grid = page.beat_grid(out(fixed))
+    assert grid["source"] == "tempo" and grid["tempo_bpm"] == 120.0
+    assert grid["correction"] == {"tempo_bpm": 120.0, "beat_shift_s": -0.03}
+    assert grid["beats_s"] == [round(float(t), 3) for t in fixed.tempo.beats_s]
