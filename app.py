@@ -74,6 +74,9 @@ footer { display: none !important; }
     border-bottom: 1px solid var(--border-color-primary); }
 .d2m-lab-prompt { min-width: 14em; }
 /* Long result names wrap instead of being cut to "unianim…mp4" on a phone. */
+/* One flowing name (font-size 0 drops the gap between the name's two spans). */
+#downloads td.filename { display: block !important; font-size: 0; }
+#downloads td.filename > span { font-size: var(--text-md); }
 #downloads td.filename, #downloads .stem { white-space: normal !important;
     overflow: visible !important; text-overflow: clip !important; word-break: break-all; }
 #downloads td.download { min-width: 5rem !important; }
