@@ -353,7 +353,8 @@ def cleared_results() -> tuple:
 def new_input() -> tuple:
     """A new upload or a cleared input: results of the previous dance no longer apply (its
     beat studio hides and its beat correction goes; the prompt lab stays: it is history)."""
-    return (*cleared_analysis(), *cleared_results(), gr.update(visible=False), {})
+    hidden = gr.update(visible=False)
+    return (*cleared_analysis(), *cleared_results(), hidden, {}, hidden)
 
 
 def _lab_root() -> Path:
@@ -531,6 +532,7 @@ class ResultsSection:
     alignment: gr.Image
     figures: gr.Markdown
     records: gr.JSON  # hidden: the generations' lab entries, on their way to the lab
+    extras: gr.Column  # the researchers' alignment figure: shown only with a result
 
     @property
     def outputs(self) -> list[gr.components.Component]:
@@ -543,7 +545,7 @@ class ResultsSection:
     @property
     def players(self) -> list[gr.components.Component]:
         """What stays hidden until there is music."""
-        return [self.video, self.audio, self.files, self.alignment, self.timeline]
+        return [self.video, self.audio, self.files, self.alignment, self.timeline, self.extras]
 
 
 @dataclass(frozen=True)
@@ -691,6 +693,7 @@ def _generation_controls(*, max_length_s: float) -> GenerationControls:
             choices=backbones,
             value=first or None,
             info=page.BACKBONE_HINT if note else None,
+            min_width=240,  # full width on a phone: its choice is not cut under the arrow
         )
         seed = gr.Number(label="Seed", value=0, precision=0)
         length = gr.Slider(0, max_length_s, value=0, step=0.5, label=page.length_label_default())
@@ -735,15 +738,16 @@ def _results_section() -> ResultsSection:
                 label="Downloads", file_count="multiple", interactive=False, visible=False,
                 elem_id="downloads",
             )  # fmt: skip
-    with gr.Accordion("Alignment figure for researchers", open=False):
-        alignment = gr.Image(
-            label="Beat alignment: visual beats vs detected music beats", type="filepath",
-            interactive=False, show_label=False, height=260, visible=False,
-        )  # fmt: skip
+    with gr.Column(visible=False) as extras:
+        with gr.Accordion("Alignment figure for researchers", open=False):
+            alignment = gr.Image(
+                label="Beat alignment: visual beats vs detected music beats", type="filepath",
+                interactive=False, show_label=False, height=260, visible=False,
+            )  # fmt: skip
     records = gr.JSON(visible=False)
     return ResultsSection(
         video=video, timeline=timeline, audio=audio, files=files, alignment=alignment,
-        figures=figures, records=records,
+        figures=figures, records=records, extras=extras,
     )  # fmt: skip
 
 
@@ -764,14 +768,28 @@ def _prompt_lab() -> PromptLab:
 # events
 
 
+def _many(update: dict, n: int) -> Any:
+    """``n`` copies of an update, as Gradio takes them: the update itself for one output."""
+    return update if n == 1 else tuple(update for _ in range(n))
+
+
 def _show_many(n: int) -> Callable[[], tuple]:
     """A handler revealing ``n`` components once they hold a result: a step of its own, so
     the API's answers stay plain values rather than visibility updates."""
 
-    def show_results() -> tuple:
-        return tuple(gr.update(visible=True) for _ in range(n))
+    def show_results() -> Any:
+        return _many(gr.update(visible=True), n)
 
     return show_results
+
+
+def _hide_many(n: int) -> Callable[[], tuple]:
+    """A handler hiding ``n`` components (the counterpart of :func:`_show_many`)."""
+
+    def hide_results() -> Any:
+        return _many(gr.update(visible=False), n)
+
+    return hide_results
 
 
 def _analysis_outputs(
@@ -855,6 +873,7 @@ def _wire_generation(
             cleared_results, None, results.outputs, api_name=f"clear_{name}",
             api_visibility="undocumented", **_INSTANT,
         )  # fmt: skip
+        event.failure(_hide_many(1), None, [results.extras], api_visibility="private", **_INSTANT)
 
 
 def _wire_lab(demo: gr.Blocks, lab_: PromptLab) -> None:
@@ -916,11 +935,13 @@ def _add_examples(
     dance: DanceSection,
     outputs: list[gr.components.Component],
     shown: list[gr.components.Component],
+    hidden: list[gr.components.Component],
     *,
     progress_on: gr.components.Component,
 ) -> None:
     """The examples, under the input; added last because they need the outputs they fill
-    (the analysis outputs, then the results they empty) and reveal (``shown``)."""
+    (the analysis outputs, then the results they empty), reveal (``shown``) and hide
+    (``hidden``: what only a result shows)."""
     # The analysis is chained here rather than by run_on_click: that would draw the progress
     # bar on every output instead of on ``progress_on`` only.
     run = {"show_progress_on": progress_on, "api_visibility": "undocumented"}
@@ -935,7 +956,7 @@ def _add_examples(
                 label="Example video: a procedural dancer rendered by d2m (96 BPM)",
             )
             done = ex.load_input_event.then(analyze_example_video, [dance.video], outputs, **run)
-            done.success(_show_many(len(shown)), None, shown, api_visibility="private", **_INSTANT)
+            _reveal(done, shown, hidden)
         if EXAMPLE_KEYPOINTS.is_file():
             ex = gr.Examples(
                 [[str(EXAMPLE_KEYPOINTS), "dance"]],
@@ -948,7 +969,15 @@ def _add_examples(
             done = ex.load_input_event.then(
                 analyze_example_keypoints, [dance.keypoints, dance.kp_key], outputs, **run
             )
-            done.success(_show_many(len(shown)), None, shown, api_visibility="private", **_INSTANT)
+            _reveal(done, shown, hidden)
+
+
+def _reveal(
+    event: Any, shown: list[gr.components.Component], hidden: list[gr.components.Component]
+) -> None:
+    """After an example's analysis: show its outputs, hide the previous result's extras."""
+    event.success(_show_many(len(shown)), None, shown, api_visibility="private", **_INSTANT)
+    event.success(_hide_many(len(hidden)), None, hidden, api_visibility="private", **_INSTANT)
 
 
 def build_demo(
@@ -982,12 +1011,13 @@ def build_demo(
         _wire_prompt(prompt)
         _wire_backbone(controls)
         _wire_one_input(dance)
-        _wire_new_input(dance, [*every_output, studio.column, studio.correction])
+        _wire_new_input(dance, [*every_output, studio.column, studio.correction, results.extras])
         _wire_lab(demo, lab_)
         # An example is a new dance too: its analysis also empties the previous music.
         _add_examples(
-            dance, every_output, [dance.preview, studio.column], progress_on=dance.summary
-        )
+            dance, every_output, [dance.preview, studio.column], [results.extras],
+            progress_on=dance.summary,
+        )  # fmt: skip
     return demo
 
 

@@ -272,8 +272,9 @@ def test_api_parameters_all_have_defaults(pipe):
 
 def test_new_input_clears_every_result():
     cleared = app.new_input()
-    assert cleared[-1] == {} and cleared[-2]["visible"] is False  # correction, studio
-    assert len(cleared) == 18  # analysis outputs, generation outputs, studio, correction
+    # ... then the studio, the correction and the result's extras
+    assert cleared[-2] == {} and cleared[-3]["visible"] is False and cleared[-1]["visible"] is False
+    assert len(cleared) == 19  # analysis outputs, generation outputs, the three above
     preview, summary, plot, genre, length, studio_video, timeline, status, grid = cleared[:9]
     video, audio, files, align, figures, result_timeline, records = cleared[9:16]
     for u in (preview, video, audio, files, align, result_timeline):
@@ -290,10 +291,17 @@ def test_upload_check_refuses_a_text_file_and_clears_the_player(pipe, tmp_path, 
     fake = tmp_path / "notes.mp4"
     fake.write_text("my notes, not a video\n" * 10)
     player, *rest = app.check_video_upload(str(fake))
-    assert player is None and len(rest) == 18
+    assert player is None and len(rest) == 19
     assert len(warned) == 1 and "notes.mp4" in warned[0] and "video" in warned[0]
     ok = tmp_path / "dance.mp4"
     write_test_video(ok, [np.zeros((64, 64, 3), np.uint8)] * 10, fps=10)
     warned.clear()
     player, *_ = app.check_video_upload(str(ok))
     assert warned == [] and player is not None  # gr.skip(): the upload stays
+
+
+def test_visibility_steps_return_what_gradio_takes():
+    # One output takes the update itself (a 1-tuple is refused for a layout block).
+    assert app._hide_many(1)() == {"__type__": "update", "visible": False}
+    shown = app._show_many(2)()
+    assert isinstance(shown, tuple) and all(u["visible"] is True for u in shown)
