@@ -25,7 +25,13 @@ import gradio as gr
 
 from d2m_core import settings
 from d2m_core.app import lab, page, pipeline
-from d2m_core.dance.overrides import BeatOverrides, step_overrides, tap_overrides
+from d2m_core.dance.overrides import (
+    MIN_TAPS,
+    BeatOverrides,
+    parse_taps,
+    step_overrides,
+    tap_overrides,
+)
 from d2m_core.errors import D2MError
 from d2m_core.music.prompt import DEFAULT_PROMPT
 from d2m_core.viz.timeline import timeline_data, timeline_html
@@ -54,10 +60,11 @@ CORRECTIONS = (
     ("reset", "Reset to automatic"),
 )
 # The tap button's browser half: every input passes through, the last (the hidden taps box)
-# becomes the taps so far, with this tap's video time added by the page's script.
+# becomes the taps so far, with this tap's video time added by the page's script, written as
+# the CLI's --taps takes them ("0.5,1.1,1.7").
 TAP_JS = f"""(...args) => {{
-    const taps = window.d2mStudio ? window.d2mStudio.tap("{STUDIO_VIDEO}") : "[]";
-    return [...args.slice(0, -1), taps];
+    const taps = window.d2mStudio ? JSON.parse(window.d2mStudio.tap("{STUDIO_VIDEO}")) : [];
+    return [...args.slice(0, -1), taps.join(",")];
 }}"""
 
 CSS = """
@@ -187,11 +194,10 @@ def correct_beats(
 ) -> tuple:
     """One press of a correction button (``double``, ``half``, ``three_two``, ``two_three``,
     ``earlier``, ``later``, ``reset``): the new correction, timeline, status and beats."""
-    inputs = (video, keypoints, kp_key, kp_fps, kp_view)
-    auto = _analysis_of(inputs, None)
+    auto = _analysis_of((video, keypoints, kp_key, kp_fps, kp_view), None)
     current = page.parse_correction(beat_correction) or BeatOverrides()
     new = step_overrides(current, action, analysis=auto.analysis)
-    out = _analysis_of(inputs, None if new.is_identity else new)
+    out = pipeline.Pipeline.correct(auto, new)
     return (page.beat_grid(out)["correction"], *_studio_values(out))
 
 
@@ -205,16 +211,15 @@ def tap_beats(
     beat_correction: dict | str | None = None,
     taps: str | None = None,
 ) -> tuple:
-    """A tap (the page's script sends every tap so far, in video seconds): from
-    ``page.MIN_TAPS`` taps on, the beats follow them."""
-    inputs = (video, keypoints, kp_key, kp_fps, kp_view)
-    times = page.parse_taps(taps)
+    """A tap (the page's script sends every tap so far, in video seconds, as the CLI's
+    ``--taps`` writes them): from ``MIN_TAPS`` taps on, the beats follow them."""
+    times = parse_taps(taps or "")
     current = page.parse_correction(beat_correction)
-    if len(times) < page.MIN_TAPS:
-        out = _analysis_of(inputs, current)
+    if len(times) < MIN_TAPS:
+        out = _analysis_of((video, keypoints, kp_key, kp_fps, kp_view), current)
         return (gr.skip(), gr.skip(), page.studio_status(out, taps=len(times)), gr.skip())
     new = tap_overrides(times, overrides=current or BeatOverrides())
-    out = _analysis_of(inputs, new)
+    out = _analysis_of((video, keypoints, kp_key, kp_fps, kp_view), new)
     return (page.beat_grid(out)["correction"], *_studio_values(out))
 
 

@@ -36,7 +36,6 @@ __all__ = [
     "INTRO",
     "LAB_TITLE",
     "PROMPT_LABEL",
-    "MIN_TAPS",
     "RESULTS_PLACEHOLDER",
     "STUDIO_HELP",
     "STUDIO_TITLE",
@@ -59,7 +58,6 @@ __all__ = [
     "length_label",
     "length_label_default",
     "parse_correction",
-    "parse_taps",
     "pick_input",
     "studio_status",
     "unavailable_backbones_note",
@@ -308,17 +306,6 @@ def parse_correction(value: Any) -> BeatOverrides | None:
         raise D2MError(_CORRECTION_FORM)
     overrides = BeatOverrides.from_dict(value)
     return None if overrides.is_identity else overrides
-
-
-def parse_taps(text: Any) -> list[float]:
-    """Tap times the page's script sent (a JSON list of seconds); [] for anything else."""
-    try:
-        taps = json.loads(text) if isinstance(text, str) else text
-    except json.JSONDecodeError:
-        return []
-    if not isinstance(taps, list):
-        return []
-    return [float(t) for t in taps if isinstance(t, (int, float)) and not isinstance(t, bool)]
 
 
 def _correction_words(out: AnalyzeOutput) -> str:

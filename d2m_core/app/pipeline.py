@@ -327,11 +327,6 @@ def _analysis_warnings(analysis: Analysis, summary: dict) -> list[str]:
     return warnings
 
 
-def _corrected(analysis: Analysis, overrides: BeatOverrides | None) -> Analysis:
-    """The analysis with the user's beat correction applied (as it is when none is given)."""
-    return analysis if overrides is None else apply_overrides(analysis, overrides)
-
-
 def _correction_warnings(analysis: Analysis) -> list[str]:
     bc = analysis.beat_correction
     return list(bc.warnings) if bc is not None else []
@@ -491,18 +486,34 @@ class Pipeline:
         """
         t0 = time.perf_counter()
         entry, hit = self._entry(path, key=key, fps=fps, view=view, progress=progress)
-        analysis = _corrected(entry.output.analysis, overrides)
-        summary = {**entry.output.summary, **analysis.to_dict()}
-        summary["source"] = entry.output.summary["source"]
         # A copy per request: the cached one is shared by every session.
-        return dataclasses.replace(
+        out = dataclasses.replace(
             entry.output,
-            analysis=analysis,
-            summary=summary,
-            warnings=[*entry.output.warnings, *_correction_warnings(analysis)],
             video_mp4=self._playable(entry, path),
             cached=hit,
             seconds=time.perf_counter() - t0,
+        )
+        return out if overrides is None else self.correct(out, overrides)
+
+    @staticmethod
+    def correct(out: AnalyzeOutput, overrides: BeatOverrides) -> AnalyzeOutput:
+        """An analysis output with its beats corrected as ``overrides`` say (starting from the
+        automatic beats, whatever ``out`` held; ``BeatOverrides()`` gives them back), without
+        reading the input again.
+
+        Raises
+        ------
+        D2MError
+            A correction that does not fit the dance.
+        """
+        analysis = apply_overrides(out.analysis, overrides)
+        summary = {**out.summary, **analysis.to_dict(), "source": out.summary["source"]}
+        auto = [w for w in out.warnings if w not in _correction_warnings(out.analysis)]
+        return dataclasses.replace(
+            out,
+            analysis=analysis,
+            summary=summary,
+            warnings=[*auto, *_correction_warnings(analysis)],
         )
 
     @staticmethod
@@ -693,7 +704,9 @@ class Pipeline:
             view=view,
             progress=None if progress is None else (lambda f, m: report(0.6 * f, m)),
         )
-        analysis = _corrected(entry.output.analysis, overrides)
+        analysis = entry.output.analysis
+        if overrides is not None:
+            analysis = apply_overrides(analysis, overrides)
         genre = None if not genre or genre == AUTO_GENRE else genre
         options = _backbone_options(backbone, guidance=guidance, zero_shot=zero_shot)
         report(0.62 if not hit else 0.05, f"composing with {backbone}")

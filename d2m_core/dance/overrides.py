@@ -173,20 +173,27 @@ def _check_beat_times(times: np.ndarray, *, name: str, give: str) -> np.ndarray:
     """
     if len(times) < 2:
         raise D2MError(f"{name} holds {len(times)} beat time(s): give at least 2, {give}")
-    if not np.all(np.isfinite(times)):
-        raise D2MError(f"{name}: beat times must be finite numbers of seconds (found nan or inf)")
+    _check_finite(times, what=f"{name}: beat times")
     if times.min() < 0:
         raise D2MError(
             f"{name}: beat time {times.min():g} s is negative: give seconds from the dance's start"
         )
+    fix = "; sort them and remove repeated times"
+    _check_increasing(times, what=f"{name}: beat times", fix=fix)
+    return times
+
+
+def _check_finite(times: np.ndarray, *, what: str) -> None:
+    if not np.all(np.isfinite(times)):
+        raise D2MError(f"{what} must be finite numbers of seconds (found nan or inf)")
+
+
+def _check_increasing(times: np.ndarray, *, what: str, fix: str) -> None:
+    """Raise, naming the first pair out of order, unless ``times`` strictly increase."""
     steps = np.diff(times)
     if np.any(steps <= 0):
         i = int(np.argmax(steps <= 0))
-        raise D2MError(
-            f"{name}: beat times must increase ({times[i + 1]:g} s follows {times[i]:g} s);"
-            " sort them and remove repeated times"
-        )
-    return times
+        raise D2MError(f"{what} must increase ({times[i + 1]:g} s follows {times[i]:g} s){fix}")
 
 
 def read_user_beats(path: str | Path) -> np.ndarray:
@@ -222,15 +229,9 @@ def _fit_taps(taps_s: object) -> tuple[float, float]:
     taps = _times_array(taps_s, what="tap times")
     if len(taps) < MIN_TAPS:
         raise D2MError(f"{len(taps)} tap(s): tap along with at least {MIN_TAPS} beats, once a beat")
-    if not np.all(np.isfinite(taps)):
-        raise D2MError("tap times must be finite numbers of seconds (found nan or inf)")
+    _check_finite(taps, what="tap times")
+    _check_increasing(taps, what="tap times", fix=": give them in the order they were tapped")
     gaps = np.diff(taps)
-    if np.any(gaps <= 0):
-        i = int(np.argmax(gaps <= 0))
-        raise D2MError(
-            f"tap times must increase ({taps[i + 1]:g} s follows {taps[i]:g} s):"
-            " give them in the order they were tapped"
-        )
     median = float(np.median(gaps))
     steps = np.rint(gaps / median)
     if np.any(steps == 0):

@@ -124,9 +124,9 @@ def test_correction_buttons_and_taps_set_the_beats_generation_follows(pipe):
     assert app.analyze(*kp, correction)[-1]["beats_s"] == grid["beats_s"]
     assert app.correct_beats(*kp, correction, "reset")[0] == {}
     # Taps: fewer than four only count; from four on they set the beat (and replace the rest).
-    few = app.tap_beats(*kp, correction, "[1.0, 1.5, 2.0]")
+    few = app.tap_beats(*kp, correction, "1.0,1.5,2.0")
     assert "3 tap(s)" in few[2] and few[0] is not None and "keep tapping" in few[2]
-    correction, _, status, grid = app.tap_beats(*kp, correction, "[1.0, 1.5, 2.0, 2.5, 3.0]")
+    correction, _, status, grid = app.tap_beats(*kp, correction, "1.0,1.5,2.0,2.5,3.0")
     assert grid["tempo_bpm"] == pytest.approx(120, rel=0.01) and "5 taps" in status
     assert list(correction) == ["tap_times_s"]
     with pytest.raises(gr.Error, match="JSON object"):

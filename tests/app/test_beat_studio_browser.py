@@ -14,7 +14,6 @@ and the real clip ``realdance/demo_dancer.mp4`` in ../shared/data (skips without
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import time
@@ -25,10 +24,12 @@ from typing import Any
 import numpy as np
 import pytest
 from test_app import ROOT
+
+# The same browser, skip rule and marks as the first browser test.
+from test_app_browser import CHROMIUM, pytestmark  # noqa: F401
 from test_app_e2e import serve  # sibling test modules: pytest puts tests/app on sys.path
 from test_beat_studio_js import AB_GAP_S, RECORD_CLICKS, heard
 
-CHROMIUM = Path(os.environ.get("D2M_CHROMIUM", "/usr/bin/chromium"))
 LAUNCH_ARGS = ["--no-sandbox", "--autoplay-policy=no-user-gesture-required"]
 CLIP = "realdance/demo_dancer.mp4"  # a 60 s phone clip; its automatic tempo is ~73 BPM
 NEW_UPLOAD = ROOT / "assets" / "example_dancer_96bpm.mp4"
@@ -39,14 +40,6 @@ STUDIO = "#studio-video"
 RESULT = "#result-video"
 LAB_ROWS = "#prompt-lab .d2m-lab table tr"
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason=f"no system Chromium at {CHROMIUM} (apt-get install chromium chromium-driver)",
-    ),
-    pytest.mark.filterwarnings("ignore::Warning:gradio.queueing"),
-]
 
 # Every red pop-up is reported to the test as it appears (the page's toasts vanish on their own).
 WATCH_TOASTS = """(() => {
